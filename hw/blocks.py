@@ -1,0 +1,61 @@
+"""The one registry of exported tops: block name -> constructor, parameters, AXI mapping.
+
+Everything that builds Verilog (``python -m hw``, the Verilator runner, the benches) looks
+blocks up here, so adding a block is one entry.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .axis import AXIStreamExport
+from .rlc import RLCDecoder, RLCEncoder, RLCLoopback
+
+__all__ = ["Block", "BLOCKS", "get_block", "build_top"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """An exported top.
+
+    ``name`` is the Verilog module name and the bench name; ``make`` builds the inner
+    component from keyword parameters; ``streams`` maps its stream members to AXI prefixes;
+    ``defaults`` are the parameters of the default build.
+    """
+    name: str
+    make: Callable
+    streams: dict
+    defaults: dict = field(default_factory=dict)
+    description: str = ""
+
+    def params(self, overrides=None):
+        """Defaults updated with ``overrides``; unknown names are an error."""
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - set(self.defaults)
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise ValueError(f"Block {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                             f"it takes: {known}")
+        return {**self.defaults, **overrides}
+
+
+BLOCKS = {block.name: block for block in [
+    Block("rlc_encoder", RLCEncoder, {"i": "s_axis", "o": "m_axis"},
+          description="Eyeriss RLC encoder: 16-bit values -> 64-bit words (3 pairs each)"),
+    Block("rlc_decoder", RLCDecoder, {"i": "s_axis", "o": "m_axis"},
+          description="Eyeriss RLC decoder: 64-bit words + length -> 16-bit values"),
+    Block("rlc_loopback", RLCLoopback, {"i": "s_axis", "o": "m_axis"},
+          description="RLC encoder -> decoder, for codec bring-up and round-trip tests"),
+]}
+
+
+def get_block(name):
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise ValueError(f"Unknown block {name!r}; known blocks: {', '.join(BLOCKS)}") from None
+
+
+def build_top(name, **overrides):
+    """The AXI4-Stream top of block ``name``, ready for :func:`hw.generate.verilog`."""
+    block = get_block(name)
+    return AXIStreamExport(block.make(**block.params(overrides)), block.streams)

