@@ -23,9 +23,10 @@ _SRC_ATTR = re.compile(r'\(\* src = "([^"]*)" \*\)')
 
 def _relative_path(path):
     path = os.path.normpath(path)
-    roots = [str(_PROJECT)] + sorted((p for p in sys.path if p), key=len, reverse=True)
+    # The deepest root wins, so a virtualenv inside the project still yields "amaranth/...".
+    roots = sorted({os.path.normpath(os.path.abspath(p)) for p in [_PROJECT, *sys.path] if p},
+                   key=len, reverse=True)
     for root in roots:
-        root = os.path.normpath(os.path.abspath(root))
         if path.startswith(root + os.sep):
             return os.path.relpath(path, root)
     return os.path.basename(path)

@@ -167,7 +167,7 @@ def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=
     from cocotb_tools.runner import get_runner
 
     model = build_model(block, params, waves=waves)
-    seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1
+    seed = int(seed) if seed not in (None, "") else int.from_bytes(os.urandom(4), "little") >> 1
     test_dir = model.build_dir / f"run-{tag}"
     if test_dir.exists():
         shutil.rmtree(test_dir)
