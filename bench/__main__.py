@@ -10,6 +10,7 @@ import sys
 import time
 
 import bench as package
+from tb.report import print_table
 
 
 def print_rows(rows, out=sys.stdout):
@@ -17,21 +18,7 @@ def print_rows(rows, out=sys.stdout):
         print("  (no rows)", file=out)
         return
     header = list(dict.fromkeys(k for row in rows for k in row))
-    cells = [[_cell(row.get(k)) for k in header] for row in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *cells)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
-    print(fmt.format(*header), file=out)
-    print(fmt.format(*("-" * w for w in widths)), file=out)
-    for row in cells:
-        print(fmt.format(*row), file=out)
-
-
-def _cell(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    print_table(header, [[row.get(k) for k in header] for row in rows], out=out)
 
 
 def main(argv=None):

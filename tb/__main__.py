@@ -12,11 +12,8 @@ import time
 from pathlib import Path
 
 from .benches import BENCHES
+from .report import print_table
 from .runner import VLT, run_bench, verilator_cmd
-
-
-def _fmt(value):
-    return "-" if value is None else str(value)
 
 
 def summary_rows(results):
@@ -29,17 +26,8 @@ def summary_rows(results):
                 elements, cycles = m.get("elements"), m.get("cycles")
                 rate = f"{elements / cycles:.3f}" if elements and cycles else "-"
                 rows.append([bench.id, test.name, "PASS" if test.passed else "FAIL",
-                             _fmt(elements), _fmt(cycles), _fmt(m.get("bound")), rate])
+                             elements, cycles, m.get("bound"), rate])
     return rows
-
-
-def print_table(header, rows, out=sys.stdout):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    print(line.format(*header), file=out)
-    print(line.format(*("-" * w for w in widths)), file=out)
-    for row in rows:
-        print(line.format(*row), file=out)
 
 
 def cmd_sim(args):

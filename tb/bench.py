@@ -64,6 +64,17 @@ class Env:
     async def cycles(self, n):
         await ClockCycles(self.clock, n)
 
+    def report(self, *, elements, first, last, bound, **extra):
+        """Cycles from transfer ``first`` to transfer ``last`` (both :class:`Beat`), checked
+        against ``bound`` (None: not asserted, e.g. under random stalls) and recorded for
+        the make sim summary with ``extra`` figures.  Returns the cycle count."""
+        cycles = last.cycle - first.cycle + 1 if elements else 0
+        if bound is not None:
+            assert cycles <= bound, f"{self.name}: {cycles} cycles for {elements} elements; " \
+                                    f"the bound is {bound}"
+        record_metrics(self.name, elements=elements, cycles=cycles, bound=bound, **extra)
+        return cycles
+
 
 async def start(dut, name, reset_cycles=3):
     """Start the clock, hold ``rst`` for ``reset_cycles`` and return the :class:`Env`."""

@@ -11,7 +11,7 @@ import numpy as np
 from golden import rlc
 
 from .axis import Beat
-from .bench import record_metrics, start, test_name
+from .bench import start, test_name
 from .scoreboard import Scoreboard
 
 # Pipeline latency in cycles (README): the cycle bound is N + latency, for any number of
@@ -62,10 +62,6 @@ def check_framing(sb, label, beats, sizes):
     sb.compare(f"{label}: tlast positions", got, ends)
 
 
-def span(first, last):
-    return last.cycle - first.cycle + 1
-
-
 # ----------------------------------------------------------------------------- encoder
 
 async def run_encoder(env, tensors, stall):
@@ -88,12 +84,8 @@ async def run_encoder(env, tensors, stall):
                [(b.data >> 63) & 1 for b in sink.beats])
     sb.summary()
     n = sum(len(t) for t in tensors)
-    cycles = span(src.sent[0], sink.beats[-1])
-    bound = n + ENCODER_LATENCY
-    if not stall:
-        assert cycles <= bound, f"{cycles} cycles for {n} values; bound N + {ENCODER_LATENCY}"
-    record_metrics(env.name, elements=n, cycles=cycles, bound=None if stall else bound,
-                   tensors=len(tensors))
+    env.report(elements=n, first=src.sent[0], last=sink.beats[-1],
+               bound=None if stall else n + ENCODER_LATENCY, tensors=len(tensors))
 
 
 @cocotb.test()
@@ -151,13 +143,9 @@ async def run_decoder(env, cases, stall, *, cycle_bound=True):
     for k, (flag, (_, want_error)) in enumerate(zip(flags, expected)):
         sb.equal(f"tensor {k} error flag", flag, want_error)
     sb.summary()
-    cycles = span(src.sent[0], sink.beats[-1]) if total else 0
-    bound = total + DECODER_LATENCY
-    if not stall and cycle_bound:
-        assert cycles <= bound, f"{cycles} cycles for {total} values; bound N + {DECODER_LATENCY}"
-    record_metrics(env.name, elements=total, cycles=cycles,
-                   bound=bound if not stall and cycle_bound else None, tensors=len(cases),
-                   errors=int(sum(flags)))
+    env.report(elements=total, first=src.sent[0], last=sink.beats[-1] if total else None,
+               bound=total + DECODER_LATENCY if not stall and cycle_bound else None,
+               tensors=len(cases), errors=int(sum(flags)))
 
 
 @cocotb.test()
@@ -247,9 +235,5 @@ async def loopback(dut, length, stall):
     check_framing(sb, "loopback", sink.beats, [length] * len(tensors))
     sb.equal("error ever raised", any(v for _, v in error.samples), False)
     sb.summary()
-    cycles = span(src.sent[0], sink.beats[-1])
-    bound = total + LOOPBACK_LATENCY
-    if not stall:
-        assert cycles <= bound, f"{cycles} cycles for {total} values; bound {bound}"
-    record_metrics(env.name, elements=total, cycles=cycles, bound=None if stall else bound,
-                   tensors=len(tensors))
+    env.report(elements=total, first=src.sent[0], last=sink.beats[-1],
+               bound=None if stall else total + LOOPBACK_LATENCY, tensors=len(tensors))

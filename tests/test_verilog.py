@@ -26,8 +26,9 @@ def test_top_module_and_ports(name):
     assert re.search(rf"^module {name}\(", text, re.M)
     top = build_top(name)
     ports = set(top.signature.members)
-    assert {"s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-            "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"} <= ports
+    for prefix in BLOCKS[name].streams.values():
+        assert prefix.startswith(("s_axis", "m_axis"))
+        assert {f"{prefix}_tdata", f"{prefix}_tvalid", f"{prefix}_tready"} <= ports
     header = text[:text.index(");")]
     for port in ports | {"clk", "rst"}:
         assert re.search(rf"\b{port}\b", header), port

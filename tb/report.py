@@ -1,0 +1,24 @@
+"""Plain-text tables for the make sim summary and make bench."""
+
+import sys
+
+__all__ = ["print_table", "cell"]
+
+
+def cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_table(header, rows, out=sys.stdout):
+    """Left-aligned columns under ``header``; ``rows`` are sequences of any values."""
+    rows = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*header), file=out)
+    print(line.format(*("-" * w for w in widths)), file=out)
+    for row in rows:
+        print(line.format(*row), file=out)
