@@ -14,7 +14,13 @@ STAMP  := $(VENV)/.installed
 VERILOG_DIR := build/verilog
 PYTEST_ARGS ?=
 
-export SEED WAVES
+# Pass SEED / WAVES to the Python side only when given (an empty value means "not set").
+ifneq ($(SEED),)
+export SEED
+endif
+ifneq ($(WAVES),)
+export WAVES
+endif
 
 .PHONY: all venv sim test verilog lint bench list clean distclean help
 all: sim

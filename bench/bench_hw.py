@@ -11,7 +11,7 @@ from tb.runner import run_bench
 
 
 def run(quick=False):
-    seed = int(os.environ.get("SEED", "1"))
+    seed = int(os.environ.get("SEED") or 1)
     rows = []
     for bench in BENCHES:
         result = run_bench(bench.block, bench.module, params=bench.params,

@@ -53,3 +53,18 @@ def test_unknown_block_and_parameter():
         verilog("nope")
     with pytest.raises(ValueError, match="has no parameter"):
         verilog("rlc_encoder", width=3)
+
+
+def test_make_verilog_output_is_byte_identical(tmp_path):
+    """`python -m hw generate` in two processes (different hash seeds) writes the same bytes."""
+    import os
+    import sys
+    outputs = []
+    for run, hash_seed in enumerate(("1", "2")):
+        out = tmp_path / f"run{run}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-m", "hw", "generate", "--out", str(out)],
+                       cwd=PROJECT, env=env, check=True, capture_output=True)
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.glob("*.v"))})
+    assert set(outputs[0]) == {f"{name}.v" for name in BLOCKS}
+    assert outputs[0] == outputs[1]
