@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .axis import AXIStreamExport
+from .csr_spmv import CSRSpMV
 from .rlc import RLCDecoder, RLCEncoder, RLCLoopback
 
 __all__ = ["Block", "BLOCKS", "get_block", "build_top"]
@@ -45,6 +46,11 @@ BLOCKS = {block.name: block for block in [
           description="Eyeriss RLC decoder: 64-bit words + length -> 16-bit values"),
     Block("rlc_loopback", RLCLoopback, {"i": "s_axis", "o": "m_axis"},
           description="RLC encoder -> decoder, for codec bring-up and round-trip tests"),
+    Block("csr_spmv", CSRSpMV,
+          {"x": "s_axis_x", "row": "s_axis_row", "nz": "s_axis_nz", "y": "m_axis_y"},
+          defaults=dict(value_width=16, x_width=16, acc_width=32, overflow="wrap",
+                        max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16),
+          description="CSR SpMV y = A.x: x into on-chip memory, CSR rows/non-zeros as streams"),
 ]}
 
 

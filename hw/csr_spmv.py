@@ -86,9 +86,23 @@ from amaranth.lib.wiring import In, Out
 
 from .axis import stream_payload
 
-__all__ = ["CSRSpMV"]
+__all__ = ["CSRSpMV", "pipeline_latency", "matrix_cycles"]
 
 OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (5 cycles at most)
+
+
+def pipeline_latency(lanes=1):
+    """Cycles from a matrix's final step to its final y: read, multiply, [tree,] accumulate."""
+    return 3 if lanes == 1 else 4
+
+
+def matrix_cycles(row_lengths, lanes=1):
+    """Cycles from the first row-length transfer to the final y transfer when nothing
+    stalls: ``Σ max(1, ceil(len / lanes)) + 1 + pipeline_latency(lanes)``; for
+    ``lanes = 1`` that is ``NNZ + empty rows + 4``.  Back-to-back matrices overlap: a
+    train costs the sum of the steps plus the constant once."""
+    steps = sum(max(1, -(-int(n) // lanes)) for n in row_lengths)
+    return steps + 1 + pipeline_latency(lanes)
 
 
 def _bytes(width):
@@ -102,11 +116,41 @@ def _int_param(name, value, lo, hi=None):
     return value
 
 
+# Yosys narrows every operand to its significant bits when it writes Verilog, and
+# Verilator -Wall then flags comparisons (and signed sums) whose operands differ in width.
+# So comparisons are split at the narrower operand's width, and sums are built from
+# operands of one width, which keeps the generated Verilog lint clean without waivers.
+
+def _gt_const(value, k):
+    """``value > k`` for a non-negative integer ``k``, with equal-width operands."""
+    if k == 0:
+        return value.any()
+    width = k.bit_length()
+    if len(value) < width:
+        return Const(0)
+    above = value[width:].any() if len(value) > width else Const(0)
+    if k == (1 << width) - 1:
+        return above
+    return above | (value[:width] > Const(k, width))
+
+
+def _lt_var(a, b):
+    """``a < b`` for unsigned values of any widths, with equal-width operands."""
+    width = min(len(a), len(b))
+    a_high = a[width:].any() if len(a) > width else Const(0)
+    b_high = b[width:].any() if len(b) > width else Const(0)
+    return ~a_high & (b_high | (a[:width] < b[:width]))
+
+
+def _incr(value, step):
+    """``value + step`` (step a 1-bit value) at ``value``'s width; callers rule out overflow."""
+    return (value + step)[:len(value)]
+
+
 def _tree_sum(values):
-    """Balanced adder tree (depth log2 of the count rather than a chain)."""
+    """Balanced adder tree over a power-of-two count of equal-width signed values."""
     while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
+        values = [values[i] + values[i + 1] for i in range(0, len(values), 2)]
     return values[0]
 
 
@@ -133,8 +177,9 @@ class CSRSpMV(wiring.Component):
         Rows per matrix; a further row is flagged (and still answered).
     max_cols : int, 1 .. 2**col_width (default 1024)
         x memory depth, so the largest ``ncols``.
-    lanes : int, 1..16 (default 1)
-        Non-zeros per ``nz`` beat, each with its own multiplier.
+    lanes : int, 1, 2, 4, 8 or 16 (default 1)
+        Non-zeros per ``nz`` beat, each with its own multiplier (a power of two keeps
+        the adder tree balanced).
     col_width, row_width : 8, 16, 24 or 32 (default 16)
         Widths of the col_idx field and of the row-length field; they only need to hold
         ``max_cols``, and anything above ``ncols`` in them is flagged, never truncated.
@@ -142,6 +187,25 @@ class CSRSpMV(wiring.Component):
 
     def __init__(self, *, value_width=16, x_width=16, acc_width=32, overflow="wrap",
                  max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16):
+        try:
+            self._configure(value_width, x_width, acc_width, overflow, max_rows, max_cols,
+                            lanes, col_width, row_width)
+        except ValueError:
+            # A rejected block will never be elaborated; spare the "created but never
+            # used" warning Amaranth would print when it is collected.
+            self._MustUse__silence = True
+            raise
+        super().__init__({
+            "x": In(stream.Signature(stream_payload(self.xf))),
+            "row": In(stream.Signature(stream_payload(self.row_width))),
+            "nz": In(stream.Signature(stream_payload(self.lanes * self.slot_width))),
+            "y": Out(stream.Signature(stream_payload(self.yf))),
+            "error": Out(1),
+            "busy": Out(1),
+        })
+
+    def _configure(self, value_width, x_width, acc_width, overflow, max_rows, max_cols, lanes,
+                   col_width, row_width):
         self.value_width = _int_param("value_width", value_width, 1, 32)
         self.x_width = _int_param("x_width", x_width, 1, 32)
         self.acc_width = _int_param("acc_width", acc_width, value_width + x_width, 64)
@@ -158,17 +222,11 @@ class CSRSpMV(wiring.Component):
             raise ValueError(f"row_width {row_width} cannot hold a row length of max_cols = "
                              f"{max_cols}; use a wider row_width")
         self.lanes = _int_param("lanes", lanes, 1, 16)
-        self.latency = 3 if lanes == 1 else 4
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two (1, 2, 4, 8 or 16), not {lanes}")
+        self.latency = pipeline_latency(lanes)
         self.vf, self.xf, self.yf = _bytes(value_width), _bytes(x_width), _bytes(acc_width)
         self.slot_width = self.vf + col_width
-        super().__init__({
-            "x": In(stream.Signature(stream_payload(self.xf))),
-            "row": In(stream.Signature(stream_payload(row_width))),
-            "nz": In(stream.Signature(stream_payload(lanes * self.slot_width))),
-            "y": Out(stream.Signature(stream_payload(self.yf))),
-            "error": Out(1),
-            "busy": Out(1),
-        })
 
     def elaborate(self, platform):
         m = Module()
@@ -176,7 +234,9 @@ class CSRSpMV(wiring.Component):
         x_in, row, nz, y = self.x, self.row, self.nz, self.y
 
         # ---------------------------------------------------------------- x memory
-        xmem = m.submodules.xmem = Memory(shape=signed(self.x_width), depth=self.max_cols, init=[])
+        # (depth >= 2: a 1-word memory would have a zero-width address in Verilog)
+        xmem = m.submodules.xmem = Memory(shape=signed(self.x_width),
+                                          depth=max(self.max_cols, 2), init=[])
         x_wr = xmem.write_port()
         x_rd = [xmem.read_port() for _ in range(P)]
 
@@ -191,9 +251,11 @@ class CSRSpMV(wiring.Component):
         # matrix, so x may be written in any cycle outside one.
         m.d.comb += x_in.ready.eq(x_loading | (~in_mat & ~drain))
         x_take = x_in.valid & x_in.ready
-        x_index = Mux(x_loading, x_count, 0)
-        x_room = x_index < self.max_cols
+        x_index = Signal.like(x_count)
+        m.d.comb += x_index.eq(Mux(x_loading, x_count, 0))
+        x_room = ~_gt_const(x_index, self.max_cols - 1)
         x_fits = _fits_signed(x_in.payload.data, self.x_width)
+        x_next = _incr(x_index, x_room)
         m.d.comb += [
             x_wr.addr.eq(x_index),
             x_wr.data.eq(Mux(x_fits, x_in.payload.data[:self.x_width], 0)),
@@ -201,12 +263,12 @@ class CSRSpMV(wiring.Component):
         ]
         with m.If(x_take):
             m.d.sync += [
-                x_count.eq(x_index + x_room),
+                x_count.eq(x_next),
                 x_bad.eq((x_loading & x_bad) | ~x_fits | ~x_room),
                 x_loading.eq(~x_in.payload.last),
             ]
             with m.If(x_in.payload.last):
-                m.d.sync += ncols.eq(x_index + x_room)
+                m.d.sync += ncols.eq(x_next)
 
         # ------------------------------------------------- issue stage: rows and beats
         cur_valid = Signal()   # a row length is loaded: the current row
@@ -217,28 +279,28 @@ class CSRSpMV(wiring.Component):
         err_in = Signal()      # this matrix has had bad input so far
         rows_seen = Signal(range(self.max_rows + 1))
         credits = Signal(range(OUT_DEPTH + 1), init=OUT_DEPTH)   # unreserved y entries
-        credit_ok = credits != 0
+        credit_ok = credits.any()
 
-        nz_needed = cur_valid & (rem != 0) & ~nz_done
+        nz_needed = cur_valid & rem.any() & ~nz_done
         m.d.comb += nz.ready.eq(drain | (nz_needed & credit_ok))
         nz_take = nz.valid & nz.ready & ~drain
         nz_last = nz.payload.last
-        beat_final = rem <= P              # this beat completes the announced row
+        beat_final = ~_gt_const(rem, P)    # this beat completes the announced row
         early_last = nz_last & ~beat_final
 
-        slots = [nz.payload.data[k * self.slot_width:(k + 1) * self.slot_width] for k in range(P)]
         lane_val, lane_ok, lane_bad = [], [], []
-        for k, slot in enumerate(slots):
+        for k in range(P):
+            slot = nz.payload.data[k * self.slot_width:(k + 1) * self.slot_width]
             value, col = slot[:VF], slot[VF:]
-            active = rem > k
-            col_ok = col < ncols
+            active = _gt_const(rem, k)
+            col_ok = _lt_var(col, ncols)
             val_ok = _fits_signed(value, self.value_width)
             lane_val.append(value[:self.value_width].as_signed())
             lane_ok.append(active & col_ok & val_ok)
             lane_bad.append(active & ~(col_ok & val_ok))
             m.d.comb += x_rd[k].addr.eq(Mux(active & col_ok, col, 0))
 
-        empty_step = cur_valid & ((rem == 0) | nz_done) & credit_ok
+        empty_step = cur_valid & (~rem.any() | nz_done) & credit_ok
         row_ends = empty_step | (nz_take & (beat_final | nz_last))
         issue = empty_step | nz_take
         nz_done_now = nz_done | (nz_take & nz_last)
@@ -252,13 +314,16 @@ class CSRSpMV(wiring.Component):
                                  & ~(starting_new & x_in.valid))
         row_take = row.valid & row.ready
         length = row.payload.data
+        row_full = rows_seen == Const(self.max_rows, len(rows_seen))
         row_bad = Signal()
-        m.d.comb += row_bad.eq((length > ncols) |
-                               (~starting_new & nz_done_now & (length != 0)) |
-                               (~starting_new & (rows_seen == self.max_rows)))
+        m.d.comb += row_bad.eq(_lt_var(ncols, length) |
+                               (~starting_new & nz_done_now & length.any()) |
+                               (~starting_new & row_full))
 
         with m.If(nz_take & ~row_ends):
-            m.d.sync += rem.eq(rem - P)
+            # rem - lanes, with lanes = 2**j: decrement the bits from j up
+            j = P.bit_length() - 1
+            m.d.sync += rem.eq(Cat(rem[:j], rem[j:] - 1))
         m.d.sync += [nz_done.eq(nz_done_now), err_in.eq(err_now)]
         with m.If(row_ends):
             m.d.sync += cur_valid.eq(0)
@@ -273,12 +338,12 @@ class CSRSpMV(wiring.Component):
             with m.If(starting_new):
                 m.d.sync += [
                     in_mat.eq(1), rows_seen.eq(1), nz_done.eq(0),
-                    announced.eq(length != 0), err_in.eq(x_bad | row_bad),
+                    announced.eq(length.any()), err_in.eq(x_bad | row_bad),
                 ]
             with m.Else():
                 m.d.sync += [
-                    rows_seen.eq(rows_seen + (rows_seen != self.max_rows)),
-                    announced.eq(announced | (length != 0)),
+                    rows_seen.eq(_incr(rows_seen, ~row_full)),
+                    announced.eq(announced | length.any()),
                     err_in.eq(err_now | row_bad),
                 ]
         with m.If(need_drain):
@@ -294,9 +359,14 @@ class CSRSpMV(wiring.Component):
         for k in range(P):
             m.d.sync += s1_val[k].eq(Mux(nz_take & lane_ok[k], lane_val[k], 0))
 
+        # Products, sums and the accumulator share one width so that every adder has
+        # equal-width operands; the accumulator still holds an acc_width value.
         prod_width = self.value_width + self.x_width
+        sum_width = prod_width + (P - 1).bit_length()
+        width = max(self.acc_width, sum_width)
         s2_valid, s2_end, s2_last, s2_err = Signal(), Signal(), Signal(), Signal()
-        s2_prod = [Signal(signed(prod_width), name=f"s2_prod{k}") for k in range(P)]
+        s2_prod = [Signal(signed(width if P == 1 else prod_width), name=f"s2_prod{k}")
+                   for k in range(P)]
         m.d.sync += [s2_valid.eq(s1_valid), s2_end.eq(s1_end), s2_last.eq(s1_last),
                      s2_err.eq(s1_err)]
         for k in range(P):
@@ -307,21 +377,25 @@ class CSRSpMV(wiring.Component):
             a_valid, a_end, a_last, a_err, a_sum = s2_valid, s2_end, s2_last, s2_err, s2_prod[0]
         else:
             a_valid, a_end, a_last, a_err = Signal(), Signal(), Signal(), Signal()
-            a_sum = Signal(signed(prod_width + (P - 1).bit_length()))
+            a_sum = Signal(signed(width))
             m.d.sync += [a_valid.eq(s2_valid), a_end.eq(s2_end), a_last.eq(s2_last),
                          a_err.eq(s2_err), a_sum.eq(_tree_sum(s2_prod))]
 
         # ------------------------------------------ accumulate, queue the row's y
-        acc = Signal(signed(self.acc_width))
-        total = Signal(signed(max(self.acc_width, len(a_sum)) + 1))
+        acc = Signal(signed(width))
+        total = Signal(signed(width + 1))
         acc_next = Signal(signed(self.acc_width))
         m.d.comb += total.eq(acc + a_sum)
         if self.overflow == "wrap":
-            m.d.comb += acc_next.eq(total[:self.acc_width].as_signed())
+            m.d.comb += acc_next.eq(total[:self.acc_width])
         else:
-            hi = (1 << (self.acc_width - 1)) - 1
-            lo = -(1 << (self.acc_width - 1))
-            m.d.comb += acc_next.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
+            # Out of range exactly when the bits from acc's sign bit up disagree.
+            with m.If(_fits_signed(total, self.acc_width)):
+                m.d.comb += acc_next.eq(total[:self.acc_width])
+            with m.Elif(total[-1]):
+                m.d.comb += acc_next.eq(-(1 << (self.acc_width - 1)))
+            with m.Else():
+                m.d.comb += acc_next.eq((1 << (self.acc_width - 1)) - 1)
         with m.If(a_valid):
             m.d.sync += acc.eq(Mux(a_end, 0, acc_next))
 
@@ -337,7 +411,11 @@ class CSRSpMV(wiring.Component):
             queue.r_en.eq(y.ready),
         ]
         y_take = y.valid & y.ready
-        m.d.sync += credits.eq(credits - (issue & row_ends) + y_take)
+        reserve = issue & row_ends
+        with m.If(reserve & ~y_take):
+            m.d.sync += credits.eq(credits - Const(1, len(credits)))
+        with m.Elif(y_take & ~reserve):
+            m.d.sync += credits.eq(_incr(credits, 1))
 
         err_shown = Signal()   # error of the last y taken
         head_err = queue.r_data[self.yf + 1]
@@ -345,6 +423,6 @@ class CSRSpMV(wiring.Component):
             m.d.sync += err_shown.eq(head_err)
         m.d.comb += [
             self.error.eq(Mux(y.valid, head_err, err_shown)),
-            self.busy.eq(in_mat | drain | x_loading | (credits != OUT_DEPTH)),
+            self.busy.eq(in_mat | drain | x_loading | (credits != Const(OUT_DEPTH, len(credits)))),
         ]
         return m

@@ -118,12 +118,14 @@ class AxisSink(_Agent):
 
     ``ready`` yields the tready value for each cycle.  A beat that is offered and not taken
     must come back unchanged in the next cycle; a change is an AXI4-Stream violation and
-    fails the test at once.
+    fails the test at once.  ``side`` names DUT outputs sampled with every transfer (into
+    ``Beat.side``), for signals that travel with the stream such as a per-result error.
     """
 
-    def __init__(self, dut, prefix, clock, period_steps, ready=None):
+    def __init__(self, dut, prefix, clock, period_steps, ready=None, side=()):
         super().__init__(dut, prefix, clock, period_steps)
         self.ready = ready or always(True)
+        self.side = {name: getattr(dut, name) for name in side}
         self.beats = []
         self.new_beat = Event()
         self.tready.value = 0
@@ -144,7 +146,8 @@ class AxisSink(_Agent):
             if valid:
                 beat = (int(self.tdata.value), self._last())
                 if self.tready.value:
-                    self.beats.append(Beat(beat[0], beat[1], cycle=self.cycle()))
+                    side = {name: int(sig.value) for name, sig in self.side.items()}
+                    self.beats.append(Beat(beat[0], beat[1], side, cycle=self.cycle()))
                     self.new_beat.set()
                     offered = None
                 else:

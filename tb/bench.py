@@ -54,9 +54,9 @@ class Env:
                   else always(False))
         return AxisSource(self.dut, prefix, self.clock, self.period, pauses)
 
-    def sink(self, prefix, stall_probability=0.0):
+    def sink(self, prefix, stall_probability=0.0, side=()):
         ready = random_ready(self.rng, stall_probability) if stall_probability else always(True)
-        return AxisSink(self.dut, prefix, self.clock, self.period, ready)
+        return AxisSink(self.dut, prefix, self.clock, self.period, ready, side)
 
     def sampler(self, signal):
         return SignalSampler(signal, self.clock, self.period)
@@ -68,7 +68,7 @@ class Env:
         """Cycles from transfer ``first`` to transfer ``last`` (both :class:`Beat`), checked
         against ``bound`` (None: not asserted, e.g. under random stalls) and recorded for
         the make sim summary with ``extra`` figures.  Returns the cycle count."""
-        cycles = last.cycle - first.cycle + 1 if elements else 0
+        cycles = last.cycle - first.cycle + 1 if first is not None and last is not None else 0
         if bound is not None:
             assert cycles <= bound, f"{self.name}: {cycles} cycles for {elements} elements; " \
                                     f"the bound is {bound}"

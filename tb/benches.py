@@ -24,4 +24,7 @@ BENCHES = [
     Bench("rlc_encoder", "tb.test_rlc", r"\.encoder_"),
     Bench("rlc_decoder", "tb.test_rlc", r"\.decoder_"),
     Bench("rlc_loopback", "tb.test_rlc", r"\.loopback"),
+    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_"),
+    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_", {"overflow": "saturate"}, "saturate"),
+    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_", {"lanes": 4}, "lanes4"),
 ]
