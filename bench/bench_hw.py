@@ -27,4 +27,10 @@ def run(quick=False):
                     "elem/clk": round(elements / cycles, 4) if elements and cycles else None,
                     "overhead": cycles - elements if elements and cycles else None,
                 })
+                if "steps" in m:      # SpMV: ideal row steps and the dense row-by-row baseline
+                    rows[-1]["ideal steps"] = m["steps"]
+                    rows[-1]["vs ideal"] = round(cycles / m["steps"], 3) if m["steps"] else None
+                    rows[-1]["dense cycles"] = m.get("dense_cycles")
+                    rows[-1]["speedup vs dense"] = (round(m["dense_cycles"] / cycles, 2)
+                                                    if m.get("dense_cycles") and cycles else None)
     return rows

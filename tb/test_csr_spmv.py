@@ -112,6 +112,7 @@ class SpMVDriver:
             elements=nnz, first=self.row.sent[0], last=self.y.beats[-1], bound=bound,
             matrices=len(self.matrices), rows=int(len(lengths)),
             empty_rows=int(np.sum(lengths == 0)), lanes=self.p["lanes"],
+            steps=int(sum(max(1, -(-int(n) // self.p["lanes"])) for n in lengths)),
             dense_cycles=dense)
 
 
