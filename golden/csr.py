@@ -201,9 +201,10 @@ def spmv(csr: CSR, x, *, value_width: int = 16, x_width: int = 16, acc_width: in
     xs = _check_signed("x", x, x_width)
     if xs.ndim != 1 or xs.shape[0] != csr.ncols:
         raise ValueError(f"x has shape {xs.shape}, expected ({csr.ncols},)")
-    rp, nrows = csr.row_ptr, csr.nrows
-    # Products are exact in int64 (|p| <= 2**62); sums below may wrap mod 2**64,
-    # which is harmless because only differences of prefix sums that fit are used.
+    rp = csr.row_ptr
+    # Products are exact in int64 (|p| <= 2**62).  Prefix sums may wrap mod 2**64; that
+    # is harmless: wrap mode only needs row sums mod 2**acc_width, and the saturate
+    # path only uses step sums that fit in int64 (or switches to Python ints).
     prods = vals * xs[csr.col_idx]
     if overflow == "wrap":
         with np.errstate(over="ignore"):

@@ -28,10 +28,12 @@ unused slots of its final beat are ignored.
 
 x and matrices
 --------------
-x lives in an on-chip memory of ``max_cols`` words and is reused by every matrix until a
-new x is streamed.  x is accepted only between matrices, and a pending x (``x.valid`` high
-when a matrix would start) goes first: the next matrix starts after x's ``last``.  So the
-driver presents x before the first row of the matrices that should use it.
+x lives in an on-chip memory of ``max_cols`` words (one read port per lane) and is reused
+by every matrix until a new x is streamed; until the first x, ``ncols`` is 0 and every
+row announcing non-zeros is flagged.  x is accepted only between matrices, and a pending
+x (``x.valid`` high when a matrix would start) goes first: the next matrix starts after
+x's ``last``.  So the driver offers x no later than the first row of the matrices that
+should use it.
 
 Throughput and latency (nothing stalled)
 ----------------------------------------
@@ -50,6 +52,8 @@ Backpressure
 ``y`` comes from an 8-entry queue; a step that ends a row needs a free (unreserved) entry,
 so when ``y`` stalls long enough the block lowers ``nz.ready``/``row.ready`` and never
 drops a result.  ``y`` holds valid and payload until taken; no valid depends on a ready.
+``row.ready`` does depend combinationally on ``nz.valid``/``nz.last`` (the next row
+length is taken in the cycle the current row's final beat arrives) and on ``x.valid``.
 
 Bad input (the matrix still yields exactly one ``y`` per announced row, then ``last``)
 ------------------------------------------------------------------------------------
@@ -69,13 +73,17 @@ Bad input (the matrix still yields exactly one ``y`` per announced row, then ``l
 ``error`` travels with ``y``: while a ``y`` is offered, ``error`` says whether its matrix
 has had bad input up to and including that row (so at the ``last`` beat it covers the
 whole matrix); between beats it holds the value of the last beat taken.  It is thus
-sticky from the first y after the problem until the first y of the next matrix, and is
-cleared by reset.  The block never waits for input it was not promised, and a bad index
-never addresses memory.
+sticky from the first y offered after the problem until the first y of the next matrix
+(sampled with that y's transfer, like ``tdata``), and reset clears it.  A bad index never
+addresses memory, and as long as the framing holds the block never hangs and every
+later matrix is unaffected.
 
-Caveat inherent to the framing: a matrix announcing no non-zeros sends none, so surplus
-non-zeros sent with such a matrix are taken as the next matrix's (which then mismatches
-its own count and is flagged).
+Framing (cannot be checked, since ``nz`` has no frame for a matrix without non-zeros): a
+matrix that announces non-zeros sends at least one ``nz`` beat, ``last`` on its final
+one; a matrix announcing none sends none.  Break it and the matrices on either side pair
+up with the wrong non-zeros (usually flagged by the next count mismatch): surplus beats
+sent with an all-empty matrix go to the next matrix, and a matrix announcing non-zeros
+waits for a beat and takes the next matrix's.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -173,7 +181,7 @@ class CSRSpMV(wiring.Component):
         Signed accumulator width; ``y`` carries it sign-extended to a byte multiple.
     overflow : "wrap" or "saturate"
         Two's-complement wrap, or clamping after every accumulation step.
-    max_rows : int >= 1 (default 1024)
+    max_rows : int, 1 .. 2**32 (default 1024)
         Rows per matrix; a further row is flagged (and still answered).
     max_cols : int, 1 .. 2**col_width (default 1024)
         x memory depth, so the largest ``ncols``.
@@ -216,7 +224,7 @@ class CSRSpMV(wiring.Component):
             if isinstance(width, bool) or width not in (8, 16, 24, 32):
                 raise ValueError(f"{name} must be 8, 16, 24 or 32, not {width!r}")
         self.col_width, self.row_width = col_width, row_width
-        self.max_rows = _int_param("max_rows", max_rows, 1)
+        self.max_rows = _int_param("max_rows", max_rows, 1, 1 << 32)
         self.max_cols = _int_param("max_cols", max_cols, 1, 1 << col_width)
         if max_cols >= 1 << row_width:
             raise ValueError(f"row_width {row_width} cannot hold a row length of max_cols = "
