@@ -15,12 +15,11 @@ power-law row-length matrix (unbalanced rows) and one full row among empty ones:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from golden import csr
 from hw.csr_spmv import matrix_cycles
+from bench.timing import best_time
 
 SEED = 20160618
 DENSITIES = (0.0, 0.01, 0.10, 0.50, 1.0)
@@ -45,22 +44,13 @@ def _one_row(rng, n):
     return a
 
 
-def _best_time(f, reps):
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _row(case, a, x, reps):
     m = csr.from_dense(a)
     n_rows, n_cols = a.shape
     nnz = m.nnz
     lengths = csr.row_lengths(m)
-    t_wrap = _best_time(lambda: csr.spmv(m, x), reps)
-    t_sat = _best_time(lambda: csr.spmv(m, x, overflow="saturate"), reps)
+    t_wrap = best_time(lambda: csr.spmv(m, x), reps)[0]
+    t_sat = best_time(lambda: csr.spmv(m, x, overflow="saturate"), reps)[0]
     row = {
         "case": case,
         "shape": f"{n_rows}x{n_cols}",
@@ -95,13 +85,3 @@ def run(quick: bool = False) -> list[dict]:
     rows.append(_row("power-law rows", _power_law(rng, n), x, reps))
     rows.append(_row("one full row", _one_row(rng, n), x, reps))
     return rows
-
-
-if __name__ == "__main__":
-    import sys
-
-    result = run(quick="--quick" in sys.argv)
-    keys = list(result[0])
-    print(" | ".join(keys))
-    for r in result:
-        print(" | ".join(str(r[k]) for k in keys))

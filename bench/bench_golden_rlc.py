@@ -11,11 +11,10 @@ Speed figures are wall-clock and machine-dependent.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from golden import rlc
+from bench.timing import best_time
 
 SEED = 20160201  # fixed: the rows are reproducible
 UNIFORM_NONZERO = (0.10, 0.50, 0.90)
@@ -34,19 +33,10 @@ def _relu(rng, n, bias):
     return np.minimum(np.rint(x * RELU_SCALE), 32767).astype(np.int16)
 
 
-def _best_time(f, reps):
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def _row(case, values, reps):
     n = values.size
-    t_enc, words = _best_time(lambda: rlc.encode(values), reps)
-    t_dec, back = _best_time(lambda: rlc.decode(words, n, signed=True), reps)
+    t_enc, words = best_time(lambda: rlc.encode(values), reps)
+    t_dec, back = best_time(lambda: rlc.decode(words, n, signed=True), reps)
     if not np.array_equal(back, values):
         raise AssertionError(f"RLC round trip failed on {case}")
     s = rlc.stats(values)
@@ -71,13 +61,3 @@ def run(quick: bool = False) -> list[dict]:
     rows = [_row(f"uniform int16, {p:.0%} non-zero", _uniform(rng, n, p), reps) for p in UNIFORM_NONZERO]
     rows += [_row(f"ReLU(N(0,1){b:+.1f}) /256", _relu(rng, n, b), reps) for b in RELU_BIASES]
     return rows
-
-
-if __name__ == "__main__":
-    import sys
-
-    result = run(quick="--quick" in sys.argv)
-    keys = list(result[0])
-    print("\t".join(keys))
-    for r in result:
-        print("\t".join(str(r[k]) for k in keys))

@@ -13,8 +13,6 @@ are machine-dependent.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from pruning import masks
@@ -22,17 +20,9 @@ from pruning.api import prune
 from pruning.export import FORMATS, encode
 from pruning.fileio import to_hex_lines
 from pruning.quant import quantize
+from bench.timing import best_time
 
 SEED = 2017
-
-
-def _best(f, reps):
-    best, out = float("inf"), None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _row(case, n, t):
@@ -50,7 +40,7 @@ def run(quick: bool = False) -> list[dict]:
     rows = []
     total = 5_000_000 if quick else 50_000_000
     layers = {f"l{i}": rng.standard_normal(total // 10, dtype=np.float32) for i in range(10)}
-    t, res = _best(lambda: prune(layers, 0.9, scope="global").masks, reps)
+    t, res = best_time(lambda: prune(layers, 0.9, scope="global").masks, reps)
     kept = sum(int(np.count_nonzero(m)) for m in res.values())
     if kept != total - (9 * total) // 10:
         raise AssertionError(f"global magnitude kept {kept} weights, expected {total // 10}")
@@ -60,11 +50,11 @@ def run(quick: bool = False) -> list[dict]:
     side = 1024 if quick else 4096
     w = rng.standard_normal((side, side), dtype=np.float32)
     scores = np.abs(w)
-    t, m = _best(lambda: masks.nm_mask(scores, 2, 4), reps)
+    t, m = best_time(lambda: masks.nm_mask(scores, 2, 4), reps)
     if not masks.check_nm_mask(m, 2, 4):
         raise AssertionError("2:4 mask is invalid")
     rows.append(_row(f"2:4 mask {side}x{side}", side * side, t))
-    t, m = _best(lambda: masks.transposable_nm_mask(scores, 2, 4), reps)
+    t, m = best_time(lambda: masks.transposable_nm_mask(scores, 2, 4), reps)
     if not (masks.check_nm_mask(m, 2, 4, axis=1) and masks.check_nm_mask(m, 2, 4, axis=0)):
         raise AssertionError("transposable 2:4 mask is invalid")
     rows.append(_row(f"transposable 2:4 mask {side}x{side}", side * side, t))
@@ -72,11 +62,6 @@ def run(quick: bool = False) -> list[dict]:
     ws = rng.standard_normal((1024, 1024)).astype(np.float32)
     q = quantize(prune(ws, nm="2:4").weights[None], bits=8).q
     for fmt in FORMATS:
-        t, _ = _best(lambda: _encode_hex(q, fmt), reps)
+        t, _ = best_time(lambda: _encode_hex(q, fmt), reps)
         rows.append(_row(f"encode+hex {fmt} (int8 1024x1024, 2:4)", q.size, t))
     return rows
-
-
-if __name__ == "__main__":  # pragma: no cover
-    for r in run(quick=True):
-        print(r)
