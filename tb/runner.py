@@ -242,3 +242,8 @@ def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=
         if not outcome.passed and (test_dir / "sim.log").exists():
             outcome.message += f"\n(log: {test_dir / 'sim.log'})"
     return BenchResult(block, params or {}, seed, model.built, outcomes)
+
+
+if __name__ == "__main__":
+    # `python -m tb.runner`: the folder the Makefile puts first on PATH.
+    print(setup_verilator())
