@@ -9,7 +9,7 @@ clock edge, and must look the same both ways.
 import random
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -30,6 +30,8 @@ class _ValidWaitsOnReady(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        beats = Signal(8)                      # gives the block a clock domain
+        m.d.sync += beats.eq(beats + (self.o.valid & self.o.ready))
         m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid & self.o.ready),
                      self.i.ready.eq(self.o.ready)]
         return m
