@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import cocotb
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import Event, FallingEdge, ReadOnly
+from cocotb.triggers import Event, FallingEdge, ReadOnly, SimTimeoutError, with_timeout
 
 __all__ = ["Beat", "AxisSource", "AxisSink", "always", "random_pauses", "random_ready",
            "SignalSampler"]
@@ -158,11 +158,24 @@ class AxisSink(_Agent):
     def _last(self):
         return bool(self.tlast.value) if self.tlast is not None else False
 
-    async def wait_for(self, count):
-        """Wait until ``count`` beats have been collected in total."""
-        while len(self.beats) < count:
-            self.new_beat.clear()
-            await self.new_beat.wait()
+    async def wait_for(self, count, within=None):
+        """Wait until ``count`` beats have been collected in total.
+
+        ``within`` bounds the wait in clock cycles, so a DUT that hangs fails the test
+        with a message instead of hanging the regression.
+        """
+        async def collect():
+            while len(self.beats) < count:
+                self.new_beat.clear()
+                await self.new_beat.wait()
+        if within is None:
+            await collect()
+            return
+        try:
+            await with_timeout(collect(), within * self.period, "step")
+        except SimTimeoutError:
+            raise AssertionError(f"{self.prefix}: {len(self.beats)} of {count} beats after "
+                                 f"{within} cycles: the DUT hangs or lost data") from None
 
 
 class SignalSampler:

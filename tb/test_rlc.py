@@ -55,6 +55,11 @@ def edge_tensors(rng):
     return t
 
 
+def hang_budget(tensors):
+    """Cycles after which a bench gives up waiting: generous even under random stalls."""
+    return 10 * sum(len(t) for t in tensors) + 1000
+
+
 def check_framing(sb, label, beats, sizes):
     """tlast appears exactly at the end of each transaction of ``sizes`` beats."""
     ends = np.cumsum(sizes) - 1
@@ -71,7 +76,7 @@ async def run_encoder(env, tensors, stall):
     sink = env.sink("m_axis", STALL if stall else 0.0)
     codes = [rlc.encode(t) for t in tensors]
     src.send(Beat(int(v) & 0xFFFF, i == len(t) - 1) for t in tensors for i, v in enumerate(t))
-    await sink.wait_for(sum(len(c) for c in codes))
+    await sink.wait_for(sum(len(c) for c in codes), within=hang_budget(tensors))
     await env.cycles(5)
     sb.equal("word count", len(sink.beats), sum(len(c) for c in codes))
     words = np.array([b.data for b in sink.beats], dtype=np.uint64)
@@ -130,7 +135,8 @@ async def run_decoder(env, cases, stall, *, cycle_bound=True):
         first_beats.append(beats[0])
         src.send(beats)
     total = sum(n for _, n in cases)
-    await sink.wait_for(total)
+    await sink.wait_for(total, within=hang_budget([np.zeros(n) for _, n in cases]) +
+                        sum(len(w) for w, _ in cases))
     await src.wait_idle()
     await env.cycles(8)
     sb.equal("value count", len(sink.beats), total)
@@ -271,7 +277,7 @@ async def loopback(dut, length, stall):
     tensors = [random_tensor(env.rng, length, z) for z in (0.0, 0.5, 0.9, 1.0, 0.97, 0.3)]
     src.send(Beat(int(v) & 0xFFFF, i == length - 1) for t in tensors for i, v in enumerate(t))
     total = length * len(tensors)
-    await sink.wait_for(total)
+    await sink.wait_for(total, within=hang_budget(tensors))
     await env.cycles(5)
     values = np.array([b.data for b in sink.beats], dtype=np.uint16).astype(np.int16)
     sb.compare("values", values, np.concatenate(tensors))
