@@ -13,13 +13,17 @@ Layout (this module's definition, shared by ``pruning`` and the hardware):
   brick ``k`` covers channels ``[k*brick, min((k+1)*brick, C))``.  When
   ``brick`` does not divide ``C`` the last brick is shorter; its offsets stay
   below its length.  Bricks are numbered ``p * B + k``.
-* ``counts``: ``(P * B,)`` ``uint8``, the number of non-zeros of each brick
-  (0 .. brick), stored in ``count_bits = bit_length(brick)`` bits (5 for 16).
+* ``counts``: ``(P * B,)`` ``uint16``, the number of non-zeros of each brick
+  (0 .. brick, so up to 256 for the largest brick: ``uint8`` would wrap),
+  stored in ``count_bits = bit_length(brick)`` bits, the bits needed to hold
+  ``brick`` itself (5 for 16, 9 for 256).
 * ``values``: ``(nnz,)``, the input dtype: the non-zeros, brick by brick,
   in ascending channel order inside a brick.
 * ``offsets``: ``(nnz,)`` ``uint8``: each value's channel minus its brick's
-  first channel, strictly ascending inside a brick, ``offset_bits =
-  log2(brick)`` bits (4 for 16).
+  first channel (0 .. brick - 1, so at most 255), strictly ascending inside
+  a brick, ``offset_bits = log2(brick)`` bits (4 for 16, 8 for 256).
+
+``brick`` is a power of two in [2, 256] (an integer; ``TypeError`` otherwise).
 
 A brick's entries start at ``sum(counts[:brick_index])``.  For ``$readmemh``
 an entry packs as one word ``{offset, value}``: the value's two's complement
@@ -47,12 +51,12 @@ def _check_brick(brick) -> int:
 
 
 def offset_bits(brick: int = 16) -> int:
-    """Bits of one offset: ``log2(brick)`` (4 for bricks of 16)."""
+    """Bits of one offset: ``log2(brick)`` (4 for bricks of 16, 8 for 256)."""
     return _check_brick(brick).bit_length() - 1
 
 
 def count_bits(brick: int = 16) -> int:
-    """Bits of one per-brick count, which ranges over ``0 .. brick`` (5 for 16)."""
+    """Bits of one per-brick count, which ranges over ``0 .. brick`` (5 for 16, 9 for 256)."""
     return _check_brick(brick).bit_length()
 
 
@@ -87,7 +91,7 @@ def encode(acts, axis: int = -1, brick: int = 16) -> dict:
     padded[:, :c] = pc
     bricks = padded.reshape(p * nb, brick)
     nz = bricks != 0
-    counts = nz.sum(axis=1).astype(np.uint8)
+    counts = nz.sum(axis=1).astype(np.uint16)  # 0 .. brick: 256 does not fit uint8
     rows, cols = np.nonzero(nz)  # C order: brick by brick, ascending offset
     return {"values": bricks[rows, cols].copy(),
             "offsets": cols.astype(np.uint8),

@@ -14,14 +14,15 @@ Public API (details in each module):
 * :mod:`pruning.energy` -- 45 nm cost table, layer energy, energy-aware pruning.
 * :mod:`pruning.activations` -- activation pruning thresholds.
 * :mod:`pruning.quant` -- symmetric int8/int16 quantisation.
-* :mod:`pruning.export`, :mod:`pruning.storage` -- exporters (dense, RLC, CSR,
-  2:4, ZFNAf), loader, exact storage bits.
+* :mod:`pruning.export`, :mod:`pruning.loader`, :mod:`pruning.formats`,
+  :mod:`pruning.storage` -- all-or-nothing exporters (dense, RLC, CSR, 2:4,
+  ZFNAf), the checking loader, exact storage bits.
 * :mod:`pruning.digits` -- the load_digits experiment (needs scikit-learn).
 """
 from .api import PruneResult, apply_masks, prune, sparsity_of
 from .criteria import CRITERIA
 from .energy import HOROWITZ_45NM, LayerCost, energy_aware_prune, energy_order, layer_energy
-from .export import FORMATS, export_layer, load_export
+from .export import FORMATS, export_layer, export_layers, load_export
 from .masks import (GRANULARITIES, NM_TAIL_RULE, check_nm_mask, global_select, nm_mask,
                     prune_count, select, transposable_nm_mask)
 from .quant import Quantized, dequantize, quantize
@@ -30,6 +31,6 @@ from .schedules import OneShot, PolynomialDecay, iterative_sparsities
 __all__ = ["prune", "PruneResult", "apply_masks", "sparsity_of", "CRITERIA", "GRANULARITIES",
            "NM_TAIL_RULE", "prune_count", "select", "nm_mask", "transposable_nm_mask",
            "global_select", "check_nm_mask", "OneShot", "PolynomialDecay",
-           "iterative_sparsities", "quantize", "dequantize", "Quantized", "export_layer",
+           "iterative_sparsities", "quantize", "dequantize", "Quantized", "export_layer", "export_layers",
            "load_export", "FORMATS", "HOROWITZ_45NM", "LayerCost", "layer_energy",
            "energy_order", "energy_aware_prune"]

@@ -18,7 +18,10 @@ def check_weights(w, name=None, *, need_float: bool = True, allow_empty: bool = 
     dtypes (when ``need_float``), empty tensors and NaN/inf values.
     """
     label = layer_label(name)
-    arr = np.asarray(w)
+    try:
+        arr = np.asarray(w)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise ValueError(f"{label}: {what} are not a rectangular numeric array ({exc})") from None
     if need_float and not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{label}: {what} must be a floating-point array, not {arr.dtype} "
                          f"(convert with .astype(np.float32) before pruning)")
@@ -89,4 +92,41 @@ def check_same_shape(a, shape, name, what: str) -> np.ndarray:
     if arr.shape != tuple(shape):
         raise ValueError(f"{layer_label(name)}: {what} shape {arr.shape} does not match "
                          f"the weight shape {tuple(shape)}")
+    return arr
+
+
+def check_int(v, name=None, what: str = "value", minimum: int | None = None) -> int:
+    """Return ``v`` as a Python int; ``ValueError`` naming the layer unless it is an
+    integer (``bool`` and ``8.0`` are refused) of at least ``minimum``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise ValueError(f"{layer_label(name)}: {what} must be an integer, not {v!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{layer_label(name)}: {what} must be an integer >= {minimum}, not {v!r}")
+    return int(v)
+
+
+def check_finite_scores(scores, name=None) -> np.ndarray:
+    """Return ``scores`` as a real numeric array after checking it holds no NaN/inf.
+
+    A NaN compares false with everything, so it would silently sit outside the
+    ranking and break the exact counts; inf is refused too, so every score is
+    an ordinary number.  Uses two reductions (min/max propagate NaN), no
+    temporary array the size of the scores.
+    """
+    label = layer_label(name)
+    try:
+        arr = np.asarray(scores)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{label}: scores are not a rectangular numeric array ({exc})") from None
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{label}: scores must be a real numeric array, not {arr.dtype}")
+    if arr.size and np.issubdtype(arr.dtype, np.floating):
+        if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+            finite = np.isfinite(arr)
+            idx = np.unravel_index(int(np.argmin(finite)), arr.shape)
+            kind = "NaN" if np.isnan(arr[idx]) else "inf"
+            raise ValueError(f"{label}: scores must be finite; {int(arr.size - finite.sum())} "
+                             f"non-finite score(s), first {kind} at index {tuple(int(i) for i in idx)}")
     return arr

@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import criteria, masks
-from ._checks import as_fraction, check_nm, check_weights, layer_label
+from ._checks import as_fraction, check_int, check_nm, check_weights, layer_label
 
 __all__ = ["prune", "PruneResult", "parse_nm", "apply_masks", "sparsity_of"]
 
@@ -50,6 +50,15 @@ def parse_nm(nm, name=None) -> tuple[int, int] | None:
     return check_nm(n, m, name)
 
 
+def _is_minus_one(axis) -> bool:
+    return not isinstance(axis, bool) and isinstance(axis, (int, np.integer)) and axis == -1
+
+
+def _json_int(v):
+    """NumPy integers (already validated by the masks) as plain ints for the JSON recipe."""
+    return int(v) if isinstance(v, np.integer) else v
+
+
 def sparsity_of(mask) -> float:
     mask = np.asarray(mask)
     return float(1.0 - np.count_nonzero(mask) / mask.size) if mask.size else 0.0
@@ -69,15 +78,24 @@ def prune(weights, sparsity=0.5, *, criterion: str = "magnitude", granularity: s
     Parameters: ``sparsity`` a number in [0, 1) or ``{name: number}``
     (ignored for N:M, whose sparsity is ``1 - N/M``); ``criterion`` one of
     :data:`pruning.criteria.CRITERIA`; ``granularity`` one of
-    :data:`pruning.masks.GRANULARITIES`; ``scope`` ``"layer"``, ``"row"`` or
-    ``"global"`` (one threshold across layers); ``nm`` ``"2:4"``-style N:M
-    along ``axis`` (for a conv weight ``axis=-1`` means the flattened
-    reduction axis ``C*R*S`` of the matrix view ``(K, C*R*S)`` that the
-    exporters use); ``transposable=True`` for N:M on W and W.T;
-    ``block`` the aligned block size; ``p`` the group-norm order (default 2
-    for magnitude, 1 for the other criteria); ``seed`` for ``random``;
-    ``grads``/``hessians``/``inputs`` dicts (or arrays for a single layer)
-    for taylor/obd/wanda.
+    :data:`pruning.masks.GRANULARITIES`; ``scope`` ``"layer"``, ``"row"``
+    (needs weights with >= 2 axes) or ``"global"`` (one ranking across
+    layers; every layer keeps at least one unit, the total count stays exact
+    by pruning other layers' next-lowest units, and ``ValueError`` is raised
+    when the count cannot be met that way, see :func:`pruning.masks.global_select`);
+    ``nm`` ``"2:4"``-style N:M along ``axis``; ``transposable=True`` for N:M
+    on W and W.T (2:4 when ``nm`` is not given); ``axis`` the N:M / vector /
+    block axis; ``block`` the aligned block size; ``p`` the group-norm order
+    (default 2 for magnitude, 1 for the other criteria); ``seed`` a
+    non-negative integer for ``random``; ``grads``/``hessians``/``inputs``
+    dicts (or arrays for a single layer) for taylor/obd/wanda.
+
+    **N:M axis of conv weights.**  For a weight with more than 2 axes,
+    ``axis=-1`` (the default, exactly ``-1``) means the flattened reduction
+    axis ``C*R*S`` of the matrix view ``(K, C*R*S)`` that the exporters and
+    the MAC use.  Any other ``axis`` is the real tensor axis: ``axis=3`` on
+    ``(K, C, R, S)`` groups along ``S`` only, ``axis=1`` along ``C``.  For
+    vector and block granularity ``axis`` is always the tensor axis.
     """
     single = not isinstance(weights, dict)
     ws = {None: weights} if single else dict(weights)
@@ -94,6 +112,10 @@ def prune(weights, sparsity=0.5, *, criterion: str = "magnitude", granularity: s
         return data.get(name)
 
     nmv = parse_nm(nm, next(iter(ws)))
+    if transposable and nmv is None:
+        nmv = (2, 4)  # before the sparsity records below: they read nmv
+    if seed is not None:
+        check_int(seed, next(iter(ws)), what="random seed", minimum=0)
     if scope is None:
         scope = "row" if criterion == "wanda" and nmv is None else "layer"
     if scope == "global" and (nmv is not None or transposable):
@@ -112,10 +134,9 @@ def prune(weights, sparsity=0.5, *, criterion: str = "magnitude", granularity: s
             req[name] = as_fraction(sparsity[name], name)
         else:
             req[name] = as_fraction(sparsity, name)
-    if transposable and nmv is None:
-        nmv = (2, 4)
     if p is None:
         p = 2 if criterion == "magnitude" else 1
+    p = masks._check_p(p, next(iter(ws)))
     scores = {name: criteria.score(w, criterion, name=name,
                                    seed=None if seed is None else (seed, i),
                                    grad=per(grads, name), hessian_diag=per(hessians, name),
@@ -131,7 +152,7 @@ def prune(weights, sparsity=0.5, *, criterion: str = "magnitude", granularity: s
         for name, s in scores.items():
             if transposable:
                 out[name] = masks.transposable_nm_mask(s, *nmv, name=name)
-            elif s.ndim > 2 and axis in (-1, s.ndim - 1):
+            elif s.ndim > 2 and _is_minus_one(axis):
                 # Conv weights: groups run along the flattened reduction axis
                 # C*R*S, the matrix view every exporter and MAC uses.
                 out[name] = masks.nm_mask(s.reshape(s.shape[0], -1), *nmv, name=name).reshape(s.shape)
@@ -142,7 +163,9 @@ def prune(weights, sparsity=0.5, *, criterion: str = "magnitude", granularity: s
                                   block=block, p=p, name=name)
                for name, s in scores.items()}
     recipe = {"criterion": criterion, "granularity": "nm" if nmv else granularity,
-              "scope": scope, "axis": axis, "block": block, "p": float(p), "seed": seed,
+              "scope": scope, "axis": _json_int(axis), "block": _json_int(block),
+              "p": float(p) if np.isfinite(p) else "inf",  # strict JSON has no Infinity
+              "seed": _json_int(seed),
               "nm": f"{nmv[0]}:{nmv[1]}" if nmv else None, "transposable": bool(transposable),
               "rounding": ROUNDING_RULE, "nm_tail": masks.NM_TAIL_RULE if nmv else None,
               "sparsity": {str(k): float(v) for k, v in req.items()}}

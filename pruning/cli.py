@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .api import prune
-from .export import FORMATS, export_layer
-from .fileio import npz_bytes, write_files_atomically
+from .export import FORMATS, export_layers
+from .fileio import load_npz, npz_bytes, write_files_atomically
 from .masks import GRANULARITIES
 from .criteria import CRITERIA
 from .progress import Progress
@@ -28,16 +28,10 @@ RECIPE_KEY = "__recipe__"
 
 
 def _load_npz(path, what="weights") -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{what} file {p} does not exist")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return load_npz(path)
     except ValueError as exc:
-        raise ValueError(f"{what} file {p}: cannot load without pickles ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{what} file {p} is not a readable .npz ({exc})") from None
+        raise ValueError(f"{what} file {path} {exc}") from None
 
 
 def _layers(arrays: dict, names: str | None) -> list[str]:
@@ -61,6 +55,8 @@ def _recipe(arrays: dict) -> dict | None:
 
 
 def cmd_prune(a) -> int:
+    if Path(a.output).is_dir():
+        raise ValueError(f"output {a.output} is a directory; give the .npz file to write")
     arrays = _load_npz(a.input)
     names = _layers(arrays, a.layers)
     if not names:
@@ -89,56 +85,73 @@ def cmd_prune(a) -> int:
     return 0
 
 
+def _check_out_dir(path) -> None:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"output directory {p} exists and is not a directory")
+
+
 def cmd_export(a) -> int:
+    _check_out_dir(a.output)
     arrays = _load_npz(a.input)
     names = _layers(arrays, a.layers)
     if not names:
         raise ValueError(f"{a.input}: no layer to export")
     recipe = _recipe(arrays)
     req = (recipe or {}).get("sparsity", {})
-    # Quantise and encode every layer before writing any, so a bad layer writes nothing.
+    # export_layers renders every layer's files in memory and writes them in
+    # one staged all-or-nothing step: a bad layer writes nothing at all.
     with Progress(len(names), f"export {a.format}") as bar:
-        for n in names:
-            quantize(arrays[n], bits=a.bits, per=a.per, name=n)
-        for n in names:
-            man = export_layer(a.output, n, arrays[n], fmt=a.format, bits=a.bits, per=a.per,
-                               recipe=recipe, source=str(a.input), requested_sparsity=req.get(n),
-                               axis=a.axis, brick=a.brick, hex_ext=a.hex_ext)
-            bar.update(note=n)
-            print(f"{n}: {a.format} {man['storage_bits']} bits, nnz {man['nnz']}, "
-                  f"sparsity {man['sparsity']:.4f} -> {Path(a.output) / (man['npz'][:-4] + '.json')}")
+        mans = export_layers(a.output, {n: arrays[n] for n in names}, fmt=a.format, bits=a.bits,
+                             per=a.per, recipe=recipe, source=str(a.input),
+                             requested=req if isinstance(req, dict) else {}, axis=a.axis,
+                             brick=a.brick, hex_ext=a.hex_ext, progress=bar)
+    for n, man in mans.items():
+        print(f"{n}: {a.format} {man['storage_bits']} bits, nnz {man['nnz']}, "
+              f"sparsity {man['sparsity']:.4f} -> {Path(a.output) / (man['npz'][:-4] + '.json')}")
     return 0
 
 
 def report_rows(arrays: dict, names, bits: int = 8, per: str = "tensor") -> list[dict]:
+    """One row per layer, every figure from the quantised weights the hardware gets.
+
+    ``achieved``, ``nnz`` and ``mac_reduction`` count the non-zeros of the
+    quantised ``q`` (so they agree with the storage bits and with an
+    export); ``float_nnz`` counts the float weights' non-zeros and
+    ``quant_zeros`` the survivors that quantised to 0 (``float_nnz - nnz``).
+    """
     recipe = _recipe(arrays) or {}
     req = recipe.get("sparsity", {})
+    req = req if isinstance(req, dict) else {}
     rows = []
     for n in names:
         w = arrays[n]
-        nnz = int(np.count_nonzero(w))
-        q = quantize(w, bits=bits, per=per, name=n).q
-        sb = storage_bits(q, bits)
+        qz = quantize(w, bits=bits, per=per, name=n)
+        nnz = int(np.count_nonzero(qz.q))
+        sb = storage_bits(qz.q, bits)
         rows.append({"layer": n, "shape": list(w.shape), "requested": req.get(n),
                      "achieved": 1.0 - nnz / w.size, "nnz": nnz, "size": int(w.size),
+                     "float_nnz": int(np.count_nonzero(w)), "quant_zeros": int(qz.extra_zeros),
                      "mac_reduction": (w.size / nnz) if nnz else float("inf"),
                      **{f"bits_{k}": v for k, v in sb.items()}})
     return rows
 
 
 def _fmt_table(rows: list[dict]) -> str:
-    head = ["layer", "shape", "requested", "achieved", "nnz", "MACx", "dense b", "CSR b",
+    head = ["layer", "shape", "requested", "achieved", "nnz", "q0", "MACx", "dense b", "CSR b",
             "RLC b", "2:4 b"]
     body = [[r["layer"], "x".join(map(str, r["shape"])),
              "-" if r["requested"] is None else f"{r['requested']:.4f}", f"{r['achieved']:.4f}",
-             str(r["nnz"]), f"{r['mac_reduction']:.2f}", str(r["bits_dense"]), str(r["bits_csr"]),
+             str(r["nnz"]), str(r["quant_zeros"]), f"{r['mac_reduction']:.2f}",
+             str(r["bits_dense"]), str(r["bits_csr"]),
              str(r["bits_rlc"]), "-" if r["bits_sparse24"] is None else str(r["bits_sparse24"])]
             for r in rows]
     if rows:
-        tot = {k: sum(r[k] for r in rows) for k in ("nnz", "size", "bits_dense", "bits_csr", "bits_rlc")}
+        tot = {k: sum(r[k] for r in rows)
+               for k in ("nnz", "size", "quant_zeros", "bits_dense", "bits_csr", "bits_rlc")}
         s24 = None if any(r["bits_sparse24"] is None for r in rows) else sum(r["bits_sparse24"] for r in rows)
         body.append(["total", "", "", f"{1 - tot['nnz'] / tot['size']:.4f}", str(tot["nnz"]),
-                     f"{tot['size'] / tot['nnz']:.2f}" if tot["nnz"] else "inf",
+                     str(tot["quant_zeros"]), f"{tot['size'] / tot['nnz']:.2f}" if tot["nnz"] else "inf",
                      str(tot["bits_dense"]), str(tot["bits_csr"]), str(tot["bits_rlc"]),
                      "-" if s24 is None else str(s24)])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
@@ -174,19 +187,39 @@ def plot_sweep(sweep: dict, path) -> None:
     write_files_atomically(dest.parent if str(dest.parent) else ".", {dest.name: buf.getvalue()})
 
 
+def _load_sweep(path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"sweep file {p} does not exist (write one with `python -m pruning digits --json`)")
+    try:
+        sweep = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"sweep file {p} is not readable JSON ({exc})") from None
+    if not (isinstance(sweep, dict) and isinstance(sweep.get("rows"), list) and "dense" in sweep
+            and all(isinstance(r, dict) and {"method", "sparsity", "accuracy"} <= set(r)
+                    for r in sweep["rows"])):
+        raise ValueError(f"sweep file {p} is not a `python -m pruning digits --json` sweep")
+    return sweep
+
+
 def cmd_report(a) -> int:
+    sweep = None
+    if a.plot:  # check the plot's inputs before any work or output
+        if not a.sweep:
+            raise ValueError("--plot needs --sweep SWEEP.json (written by `python -m pruning digits --json`)")
+        sweep = _load_sweep(a.sweep)
     arrays = _load_npz(a.input)
     names = _layers(arrays, a.layers)
     rows = report_rows(arrays, names, a.bits, a.per)
-    print(f"storage in bits at {a.bits}-bit {a.per} quantisation; MACx = dense MACs / non-zero MACs")
+    print(f"figures of the {a.bits}-bit per-{a.per} quantised weights (what the hardware gets); "
+          f"q0 = non-zero weights that quantised to 0; MACx = dense MACs / non-zero MACs; "
+          f"storage in bits")
     print(_fmt_table(rows))
     if a.json:
         dest = Path(a.json)
         write_files_atomically(dest.parent, {dest.name: json.dumps(rows, indent=1).encode()})
     if a.plot:
-        if not a.sweep:
-            raise ValueError("--plot needs --sweep SWEEP.json (written by `python -m pruning digits --json`)")
-        plot_sweep(json.loads(Path(a.sweep).read_text()), a.plot)
+        plot_sweep(sweep, a.plot)
         print(f"plot written to {a.plot}")
     return 0
 
@@ -281,4 +314,8 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permissions, full disk, ...: a message, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}".replace("error: : ", "error: "),
+              file=sys.stderr)
         return 2

@@ -23,179 +23,109 @@ Formats (the layer is viewed as a matrix ``(rows, cols)``, conv weights as
   :mod:`golden.sparse24`); columns are zero-padded to a multiple of 4 and
   the manifest records ``cols``, ``padded_cols`` and the N:M tail rule.
 * ``zfnaf``: Cnvlutin bricks (:mod:`golden.zfnaf`) ``values``, ``offsets``,
-  ``counts`` and packed ``entries`` ``{offset, value}``; meant for
-  activations (channel ``axis`` recorded), works for any tensor.
+  ``counts`` (uint16) and packed ``entries`` ``{offset, value}``; meant for
+  activations (channel ``axis`` and ``brick``, a power of two up to 256,
+  recorded), works for any tensor.
 
-Every export is decoded again with the golden decoder before anything is
-written; writes are atomic per file (:func:`pruning.fileio.write_files_atomically`).
-:func:`load_export` refuses pickles, validates the manifest, the checksums,
-the arrays against the manifest, the hex files against the arrays, and the
-decoded tensor against the recorded shape and nnz.
+The format details (parameters, array dtypes, encode/decode) live in
+:mod:`pruning.formats`; :func:`load_export` lives in :mod:`pruning.loader`
+and is re-exported here.
+
+File names use the layer name with every character outside
+``[A-Za-z0-9._-]`` replaced by ``_``.  Two layers whose names map to the
+same files (``fc/1`` and ``fc_1``, or names differing only in case, which
+collide on case-insensitive file systems) are refused with ``ValueError``
+naming both, as is an export whose files would overwrite another layer's
+export already in the directory.
+
+A caller-built :class:`~pruning.quant.Quantized` is checked first
+(:func:`pruning.quant.check_quantized`).  Every export is decoded again
+with the golden decoder before anything is written.  Writing is
+all-or-nothing (:func:`pruning.fileio.write_files_atomically`): all files
+are staged next to the target and moved in only when every one is
+written, manifests last; a failure restores the previous content.
+:func:`export_layers` does the same for many layers at once: every
+layer's complete file set is prepared in memory first, so one bad layer
+writes nothing at all.
+
+:func:`load_export` refuses pickles and checks everything: the manifest's
+schema (every field's type), bits against dtype, the quantisation block
+(finite positive scales of the right shape), the format parameters
+against the shape, the exact set of files and their SHA-256, every
+array's dtype, shape, value range and hex width against the format, each
+hex file against its array (no masking: a value wider than its declared
+width is refused), the decoded tensor against the shape and the
+symmetric ``bits`` range (no silent wrap), a re-encoding against the
+stored arrays (so stream words, metadata and entries must be the
+canonical ones), and nnz, sparsity and storage bits recomputed.  Every
+problem is a ``ValueError`` naming the layer and the file.
 """
 from __future__ import annotations
 
 import json
-import re
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from golden import csr as gcsr
-from golden import rlc, sparse24, zfnaf
+from golden import zfnaf
 
 from . import storage
 from ._checks import check_weights, layer_label
-from .fileio import npz_bytes, parse_hex, sha256, to_hex_lines, write_files_atomically
-from .masks import NM_TAIL_RULE
-from .quant import Quantized, quantize
+from .fileio import npz_bytes, sha256, to_hex_lines, write_files_atomically
+from .formats import FORMATS, HEX_LAYOUT, SCHEMA, VERSION, decode, encode, file_base
+from .loader import load_export
+from .quant import Quantized, check_quantized, quantize
 
-__all__ = ["FORMATS", "export_layer", "load_export", "encode", "SCHEMA"]
-
-FORMATS = ("dense", "rlc", "csr", "sparse24", "zfnaf")
-SCHEMA = "sparse-dnn-hwkit/pruning-export"
-VERSION = 1
-HEX_LAYOUT = ("$readmemh: one word per line, ceil(width_bits/4) hex digits, signed values in "
-              "two's complement of width_bits, arrays flattened in C order")
+__all__ = ["FORMATS", "export_layer", "export_layers", "prepare_layer", "load_export", "encode",
+           "file_base", "SCHEMA"]
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)) or "layer"
+def _requested(value, label):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction, np.integer, np.floating)):
+        raise ValueError(f"{label}: requested sparsity must be a number in [0, 1] or None, not {value!r}")
+    v = float(value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{label}: requested sparsity must be in [0, 1], not {v}")
+    return v
 
 
-def _byte_width(bits: int) -> int:
-    w = -(-bits // 8) * 8
-    if w > 32:
-        raise ValueError(f"index field of {bits} bits is wider than the 32-bit stream fields")
-    return w
+def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
+                  recipe: dict | None = None, source: str | None = None, requested_sparsity=None,
+                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex") -> tuple[dict, dict]:
+    """Everything :func:`export_layer` would write, in memory, nothing written.
 
-
-def encode(q: np.ndarray, fmt: str, bits: int, *, axis: int = -1, brick: int = 16, name=None):
-    """Encode integer ``q`` as ``fmt``; returns ``(arrays, widths, signed, params)``.
-
-    ``widths``/``signed`` give each array's hex word width and signedness.
-    Raises ``ValueError`` naming the layer when the format cannot hold ``q``.
-    """
-    label = layer_label(name)
-    mat = storage.as_matrix(q)
-    if fmt == "dense":
-        return {"q": q}, {"q": bits}, {"q": True}, {}
-    if fmt == "rlc":
-        words = rlc.encode(mat.reshape(-1).astype(np.int64))
-        return ({"words": words}, {"words": 64}, {"words": False},
-                {"n": int(mat.size), "order": "row-major over (rows, cols)"})
-    if fmt == "csr":
-        c = gcsr.from_dense(mat)
-        colw = _byte_width(storage.bits_for(mat.shape[1]))
-        roww = _byte_width(storage.bits_for(mat.shape[1] + 1))
-        st = gcsr.to_streams(c, value_width=bits, col_width=colw, row_width=roww, lanes=1)
-        vf, cf = gcsr.nz_field_widths(bits, colw)
-        ptrw = storage.bits_for(c.nnz + 1)
-        arrays = {"row_ptr": c.row_ptr.astype(np.int64), "col_idx": c.col_idx.astype(np.int64),
-                  "values": c.values.astype(q.dtype),
-                  "row_stream": np.array(st.rows, dtype=np.uint64),
-                  "nz_stream": np.array(st.nz, dtype=np.uint64)}
-        widths = {"row_ptr": ptrw, "col_idx": storage.bits_for(mat.shape[1]), "values": bits,
-                  "row_stream": roww, "nz_stream": vf + cf}
-        signed = {"row_ptr": False, "col_idx": False, "values": True,
-                  "row_stream": False, "nz_stream": False}
-        return arrays, widths, signed, {"rows": mat.shape[0], "cols": mat.shape[1],
-                                        "col_width": colw, "row_width": roww, "lanes": 1}
-    if fmt == "sparse24":
-        padded = storage.pad_cols(mat, 4)
-        try:
-            values, meta = sparse24.compress(padded)
-        except ValueError as exc:
-            raise ValueError(f"{label}: not 2:4 sparse, cannot export as sparse24 ({exc}); "
-                             f"prune with nm='2:4' first") from None
-        words = sparse24.pack_meta(meta, word_bits=32)
-        return ({"values": values, "meta": meta, "meta_words": words},
-                {"values": bits, "meta": 2, "meta_words": 32},
-                {"values": True, "meta": False, "meta_words": False},
-                {"n": 2, "m": 4, "rows": mat.shape[0], "cols": mat.shape[1],
-                 "padded_cols": padded.shape[1], "meta_word_bits": 32, "nm_tail": NM_TAIL_RULE})
-    if fmt == "zfnaf":
-        try:
-            enc = zfnaf.encode(q, axis=axis, brick=brick)
-        except ValueError as exc:
-            raise ValueError(f"{label}: {exc}") from None
-        ob = zfnaf.offset_bits(brick)
-        entries = (enc["offsets"].astype(np.uint64) << np.uint64(bits)) | (
-            enc["values"].astype(np.int64).view(np.uint64) & np.uint64((1 << bits) - 1))
-        return ({**enc, "entries": entries},
-                {"values": bits, "offsets": ob, "counts": zfnaf.count_bits(brick),
-                 "entries": bits + ob},
-                {"values": True, "offsets": False, "counts": False, "entries": False},
-                {"axis": axis, "brick": brick})
-    raise ValueError(f"{label}: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-
-
-def _decode(arrays: dict, fmt: str, shape, params: dict, dtype) -> np.ndarray:
-    """Rebuild the integer tensor with the golden decoders (validating them)."""
-    shape = tuple(shape)
-    mshape = storage.as_matrix(np.zeros(shape, dtype=np.int8)).shape
-    size = int(np.prod(shape, dtype=np.int64))
-    if fmt == "rlc" and int(params["n"]) != size:
-        raise ValueError(f"format n={params['n']} does not match shape {list(shape)}")
-    if fmt in ("csr", "sparse24") and (int(params["rows"]), int(params["cols"])) != mshape:
-        raise ValueError(f"format rows x cols {params['rows']}x{params['cols']} does not match "
-                         f"shape {list(shape)}")
-    if fmt == "dense":
-        return np.asarray(arrays["q"])
-    if fmt == "rlc":
-        flat = rlc.decode(arrays["words"], int(params["n"]), signed=True)
-        return flat.astype(dtype).reshape(shape)
-    if fmt == "csr":
-        c = gcsr.CSR(arrays["row_ptr"], arrays["col_idx"], arrays["values"], mshape)
-        gcsr.validate(c, sorted_cols=True)
-        return gcsr.to_dense(c).astype(dtype).reshape(shape)
-    if fmt == "sparse24":
-        pshape = (mshape[0], int(params["padded_cols"]))
-        sparse24.validate(arrays["values"], arrays["meta"], pshape)
-        unpacked = sparse24.unpack_meta(arrays["meta_words"], pshape, word_bits=32)
-        if not np.array_equal(unpacked, arrays["meta"]):
-            raise ValueError("meta_words do not pack meta")
-        dense = sparse24.decompress(arrays["values"], arrays["meta"], pshape)
-        if dense[:, mshape[1]:].any():
-            raise ValueError("padding columns hold non-zeros")
-        return dense[:, :mshape[1]].astype(dtype).reshape(shape)
-    enc = {k: arrays[k] for k in ("values", "offsets", "counts")}
-    return zfnaf.decode(enc, shape, axis=int(params["axis"]), brick=int(params["brick"])).astype(dtype)
-
-
-def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
-                 recipe: dict | None = None, source: str | None = None, requested_sparsity=None,
-                 axis: int = -1, brick: int = 16, hex_ext: str = ".hex") -> dict:
-    """Quantise (unless ``weight`` is a :class:`Quantized`), encode, verify, write.
-
-    Parameters: ``out_dir`` the target directory; ``name`` the layer name
-    (file names use it with unsafe characters replaced); ``fmt`` one of
-    :data:`FORMATS`; ``bits``/``per`` the quantisation; ``recipe`` the
-    pruning recipe (JSON); ``source`` where the weights came from;
-    ``requested_sparsity`` for the record; ``axis``/``brick`` for zfnaf;
-    ``hex_ext`` ``.hex`` or ``.mem``.  Returns the manifest.  Nothing is
-    written unless every step succeeds.
+    Returns ``(files, manifest)``: ``files`` maps file name to bytes, the
+    manifest ``<base>.json`` last.  Same parameters and checks as
+    :func:`export_layer`.
     """
     label = layer_label(name)
     if fmt not in FORMATS:
         raise ValueError(f"{label}: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if hex_ext not in (".hex", ".mem"):
         raise ValueError(f"{label}: hex extension must be '.hex' or '.mem', not {hex_ext!r}")
+    if source is not None and not isinstance(source, str):
+        raise ValueError(f"{label}: source must be a string or None, not {type(source).__name__}")
+    if recipe is not None and not isinstance(recipe, dict):
+        raise ValueError(f"{label}: recipe must be a dict or None, not {type(recipe).__name__}")
+    requested = _requested(requested_sparsity, label)
     if isinstance(weight, Quantized):
-        qz = weight
+        qz = check_quantized(weight, name)
     else:
         qz = quantize(check_weights(weight, name), bits=bits, per=per, name=name)
     q = qz.q
     arrays, widths, signed, params = encode(q, fmt, qz.bits, axis=axis, brick=brick, name=name)
-    back = _decode(arrays, fmt, q.shape, params, q.dtype)
+    back = decode(arrays, fmt, q.shape, params, qz.bits)
     if not np.array_equal(back, q):
         raise ValueError(f"{label}: {fmt} encoding does not decode back to the layer")
     nnz = int(np.count_nonzero(q))
     bits_all = storage.storage_bits(q, qz.bits)
-    fmt_bits = (bits_all.get(fmt) if fmt != "zfnaf" else
-                zfnaf.storage_bits(q.shape, nnz, qz.bits, axis=axis, brick=brick))
-    base = _safe(name)
-    files = {}
-    arr_meta = {}
+    fmt_bits = (bits_all[fmt] if fmt != "zfnaf" else
+                zfnaf.storage_bits(q.shape, nnz, qz.bits, axis=params["axis"], brick=params["brick"]))
+    base = file_base(name)
+    files, arr_meta = {}, {}
     for key, arr in arrays.items():
         hname = f"{base}.{key}{hex_ext}"
         files[hname] = to_hex_lines(arr, widths[key])
@@ -206,106 +136,113 @@ def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "
         "schema": SCHEMA, "version": VERSION, "layer": str(name), "format": fmt,
         "format_params": params, "source": source, "recipe": recipe,
         "shape": list(q.shape), "dtype": str(q.dtype), "bits": int(qz.bits),
-        "quant": {"per": qz.per, "scale": np.asarray(qz.scale).reshape(-1).tolist(),
+        "quant": {"per": qz.per, "scale": np.asarray(qz.scale, dtype=np.float64).reshape(-1).tolist(),
                   "scale_shape": list(np.shape(qz.scale)), "symmetric": True,
                   "rounding": "half-even", "extra_zeros": int(qz.extra_zeros)},
-        "requested_sparsity": None if requested_sparsity is None else float(requested_sparsity),
-        "sparsity": float(1.0 - nnz / q.size) if q.size else 0.0, "nnz": nnz,
-        "storage_bits": fmt_bits, "storage_bits_all": bits_all,
+        "requested_sparsity": requested,
+        "sparsity": float(1.0 - nnz / q.size), "nnz": nnz,
+        "storage_bits": int(fmt_bits), "storage_bits_all": bits_all,
         "hex_layout": HEX_LAYOUT, "arrays": arr_meta, "npz": f"{base}.npz",
         "files": {k: sha256(v) for k, v in files.items()},
     }
-    files[f"{base}.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    try:
+        text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label}: the manifest is not plain JSON (check the recipe: {exc})") from None
+    files[f"{base}.json"] = (text + "\n").encode()
+    return files, manifest
+
+
+def _check_names(names) -> dict:
+    """``{name: file base}``; ``ValueError`` naming both layers when two share files."""
+    seen, bases = {}, {}
+    for name in names:
+        base = file_base(name)
+        key = base.casefold()  # "FC" and "fc" collide on macOS/Windows file systems
+        if key in seen:
+            raise ValueError(f"layers {seen[key]!r} and {name!r} would both be written as "
+                             f"{base}.* (names are sanitised to [A-Za-z0-9._-] and compared "
+                             f"case-insensitively); rename one of them or export them separately")
+        seen[key] = name
+        bases[name] = base
+    return bases
+
+
+def _check_target(out_dir, bases: dict) -> None:
+    """Refuse to overwrite the export of a *different* layer that shares a file base."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output directory {out} exists and is not a directory")
+    if not out.is_dir():
+        return
+    existing = {p.name.casefold(): p for p in out.glob("*.json")}
+    for name, base in bases.items():
+        p = existing.get(f"{base}.json".casefold())
+        if p is None:
+            continue
+        try:
+            other = json.loads(p.read_text()).get("layer")
+        except (OSError, ValueError, AttributeError):
+            continue  # not one of our manifests: it is simply replaced
+        if isinstance(other, str) and other != str(name):
+            raise ValueError(f"layer {name!r}: its files {base}.* would overwrite the export of "
+                             f"layer {other!r} in {out}; rename one of them or export to another "
+                             f"directory")
+
+
+def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str = "tensor",
+                  recipe: dict | None = None, source: str | None = None, requested=None,
+                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex", progress=None) -> dict:
+    """Export several layers ``{name: weight or Quantized}`` into ``out_dir``: all or nothing.
+
+    Every layer's complete file set is quantised, encoded, verified and
+    rendered in memory first; only when all layers succeeded is anything
+    written, through one staged all-or-nothing write (data files first,
+    manifests last).  A bad layer raises ``ValueError`` naming it and leaves
+    ``out_dir`` untouched.  ``requested`` maps layer name to its requested
+    sparsity (missing names record ``None``); ``progress`` an optional
+    :class:`pruning.progress.Progress`.  Returns ``{name: manifest}``.
+    """
+    if not weights:
+        raise ValueError("nothing to export: no layers given")
+    bases = _check_names(weights)
+    _check_target(out_dir, bases)
+    requested = requested or {}
+    data, manifests, mans = {}, {}, {}
+    for name, w in weights.items():
+        files, man = prepare_layer(name, w, fmt=fmt, bits=bits, per=per, recipe=recipe,
+                                   source=source, requested_sparsity=requested.get(name),
+                                   axis=axis, brick=brick, hex_ext=hex_ext)
+        mname = f"{bases[name]}.json"
+        manifests[mname] = files.pop(mname)
+        data.update(files)
+        mans[name] = man
+        if progress is not None:
+            progress.update(note=str(name))
+    write_files_atomically(out_dir, {**data, **manifests})
+    return mans
+
+
+def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
+                 recipe: dict | None = None, source: str | None = None, requested_sparsity=None,
+                 axis: int = -1, brick: int = 16, hex_ext: str = ".hex") -> dict:
+    """Quantise (unless ``weight`` is a :class:`Quantized`), encode, verify, write.
+
+    Parameters: ``out_dir`` the target directory; ``name`` the layer name
+    (file names use it with unsafe characters replaced, see the module
+    docstring); ``fmt`` one of :data:`FORMATS`; ``bits``/``per`` the
+    quantisation (8 or 16; ``"tensor"``, or ``"row"`` for weights with >= 2
+    axes), ignored for a :class:`Quantized`, which is checked instead;
+    ``recipe`` the pruning recipe (JSON); ``source`` where the weights came
+    from; ``requested_sparsity`` for the record; ``axis`` (the channel axis,
+    an integer) and ``brick`` (a power of two in [2, 256]) for zfnaf;
+    ``hex_ext`` ``.hex`` or ``.mem``.  Returns the manifest.  Nothing is
+    written unless every step succeeds, and the write is all-or-nothing.
+    """
+    bases = _check_names([name])
+    files, manifest = prepare_layer(name, weight, fmt=fmt, bits=bits, per=per, recipe=recipe,
+                                    source=source, requested_sparsity=requested_sparsity,
+                                    axis=axis, brick=brick, hex_ext=hex_ext)
+    _check_target(out_dir, bases)
     write_files_atomically(out_dir, files)
     return manifest
-
-
-_REQUIRED = {"schema": str, "version": int, "layer": str, "format": str, "format_params": dict,
-             "shape": list, "dtype": str, "bits": int, "quant": dict, "sparsity": float,
-             "nnz": int, "arrays": dict, "npz": str, "files": dict}
-
-
-def _fail(where, msg):
-    raise ValueError(f"{where}: {msg}")
-
-
-def load_export(manifest_path) -> dict:
-    """Load and fully check one export; returns ``{"manifest", "arrays", "q", "weight"}``.
-
-    ``q`` is the decoded integer tensor, ``weight`` its dequantised float64
-    value.  Raises ``ValueError`` naming the layer (or the file) and the problem.
-    """
-    path = Path(manifest_path)
-    where = f"export {path.name}"
-    try:
-        man = json.loads(path.read_text())
-    except FileNotFoundError:
-        _fail(where, "manifest not found (an interrupted export leaves none)")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        _fail(where, f"manifest is not valid JSON ({exc})")
-    if not isinstance(man, dict):
-        _fail(where, "manifest must be a JSON object")
-    for key, typ in _REQUIRED.items():
-        if key not in man:
-            _fail(where, f"manifest lacks {key!r}")
-        ok = isinstance(man[key], typ) or (typ is float and isinstance(man[key], int))
-        if not ok or (typ is int and isinstance(man[key], bool)):
-            _fail(where, f"manifest field {key!r} must be {typ.__name__}")
-    where = f"layer {man['layer']!r} ({path.name})"
-    if man["schema"] != SCHEMA or man["version"] != VERSION:
-        _fail(where, f"unsupported manifest schema {man['schema']!r} version {man['version']}")
-    if man["format"] not in FORMATS:
-        _fail(where, f"unknown format {man['format']!r}")
-    if man["bits"] not in (8, 16) or man["dtype"] not in ("int8", "int16"):
-        _fail(where, f"bits/dtype must be 8/int8 or 16/int16, not {man['bits']}/{man['dtype']}")
-    for fname, digest in man["files"].items():
-        fpath = path.parent / fname
-        if Path(fname).name != fname:
-            _fail(where, f"file name {fname!r} leaves the export directory")
-        if not fpath.is_file():
-            _fail(where, f"missing file {fname}")
-        if sha256(fpath.read_bytes()) != digest:
-            _fail(where, f"{fname} does not match its manifest checksum (interrupted or edited export)")
-    if man["npz"] not in man["files"]:
-        _fail(where, "the npz file is not covered by a checksum")
-    try:
-        with np.load(path.parent / man["npz"], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as exc:
-        _fail(where, f"cannot load {man['npz']} without pickles ({exc})")
-    if set(arrays) != set(man["arrays"]):
-        _fail(where, f"arrays {sorted(arrays)} do not match the manifest's {sorted(man['arrays'])}")
-    for key, meta in man["arrays"].items():
-        arr = arrays[key]
-        if str(arr.dtype) != meta.get("dtype") or list(arr.shape) != meta.get("shape"):
-            _fail(where, f"array {key!r} is {arr.dtype}{list(arr.shape)}, manifest says "
-                         f"{meta.get('dtype')}{meta.get('shape')}")
-        hname = meta.get("hex")
-        if hname not in man["files"]:
-            _fail(where, f"hex file of array {key!r} is not covered by a checksum")
-        try:
-            hv = parse_hex((path.parent / hname).read_bytes(), int(meta["width_bits"]), bool(meta["signed"]))
-        except ValueError as exc:
-            _fail(where, f"{hname}: {exc}")
-        width = int(meta["width_bits"])
-        flat = arr.reshape(-1)
-        want = (flat.astype(np.int64) if meta["signed"] else
-                (flat.astype(np.uint64) & np.uint64((1 << width) - 1) if width < 64 else flat.astype(np.uint64)))
-        if hv.shape != want.shape or not np.array_equal(hv, want):
-            _fail(where, f"{hname} does not hold the values of array {key!r}")
-    dtype = np.dtype(man["dtype"])
-    try:
-        q = _decode(arrays, man["format"], man["shape"], man["format_params"], dtype)
-    except (ValueError, TypeError, KeyError) as exc:
-        _fail(where, f"{man['format']} data is invalid: {exc}")
-    if list(q.shape) != man["shape"]:
-        _fail(where, f"decoded shape {list(q.shape)} does not match {man['shape']}")
-    if int(np.count_nonzero(q)) != man["nnz"]:
-        _fail(where, f"decoded nnz {int(np.count_nonzero(q))} does not match {man['nnz']}")
-    qm = man["quant"]
-    scale = np.asarray(qm.get("scale"), dtype=np.float64).reshape(qm.get("scale_shape", []))
-    if qm.get("per") == "row" and scale.shape != (man["shape"][0],):
-        _fail(where, f"per-row scale has shape {scale.shape}, expected ({man['shape'][0]},)")
-    from .quant import dequantize
-    return {"manifest": man, "arrays": arrays, "q": q,
-            "weight": dequantize(q, scale, qm.get("per", "tensor"))}

@@ -1,15 +1,21 @@
-"""Atomic file writes and ``$readmemh`` hex text, shared by the exporters."""
+"""Atomic file writes, safe ``.npz`` reading and ``$readmemh`` hex text, shared by the exporters."""
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["to_hex_lines", "parse_hex", "npz_bytes", "write_files_atomically", "sha256"]
+__all__ = ["to_hex_lines", "parse_hex", "npz_bytes", "load_npz", "write_files_atomically",
+           "sha256"]
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
+_NPY_MAGIC = b"\x93NUMPY"
 
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
@@ -78,37 +84,150 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def load_npz(path) -> dict:
+    """``{name: array}`` of an ``.npz`` archive, never unpickling anything.
+
+    Raises ``ValueError`` (message without the path; callers add it) for a
+    missing path or a directory, a ``.npy`` file, a file that is not a zip
+    archive at all (NumPy would otherwise report a text file as "pickled
+    data"), a damaged archive, a member that is not a ``.npy`` array, and
+    object arrays (which would need pickles).
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError("is a directory, not an .npz file")
+    if not p.is_file():
+        raise ValueError("does not exist")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if head.startswith(_NPY_MAGIC):
+        raise ValueError("is a single-array .npy file, not an .npz archive")
+    if head[:4] not in _ZIP_MAGIC:
+        raise ValueError("is not an .npz archive (no zip signature)")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError(f"cannot load without pickles ({exc})") from None
+        raise ValueError(f"is not a readable .npz archive ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
+        raise ValueError(f"is not a readable .npz archive ({exc})") from None
+    for k, v in out.items():
+        if not isinstance(v, np.ndarray):
+            raise ValueError(f"member {k!r} is not a .npy array")
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _staging_dir(directory: Path) -> Path:
+    """A fresh hidden directory next to ``directory`` on the same file system.
+
+    Next to the target (``<parent>/.<name>.staging-XXXX``) so nothing
+    half-written ever appears inside it; inside the target instead when the
+    target is a mount point (a rename cannot cross file systems) or the
+    parent is not writable.
+    """
+    target = directory.resolve()
+    parent = target.parent
+    inside = target.exists() and os.stat(target).st_dev != os.stat(parent).st_dev
+    if not inside:
+        try:
+            return Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=parent))
+        except PermissionError:
+            if not target.exists():
+                raise
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
 
 
 def write_files_atomically(directory, files: dict) -> None:
-    """Write ``{filename: bytes}`` into ``directory``, each file all-or-nothing.
+    """Write ``{filename: bytes}`` into ``directory``: all of them, or none.
 
-    Every file is first written in full to a temporary file in the same
-    directory and fsynced; only then are they moved into place with
-    ``os.replace`` (atomic on POSIX and Windows), in the given order, so put
-    the manifest last.  On any error the temporaries are removed: a reader
-    never sees a half-written file, and a manifest whose checksums do not
-    match its data files exposes an interrupted batch.
+    Every file is first written in full, and fsynced, into a staging
+    directory next to ``directory`` (see :func:`_staging_dir`); nothing in
+    ``directory`` changes until all of them are written.  Then each is moved
+    into place with ``os.replace`` (atomic per file), in the given order, so
+    put the manifests last.  If a move fails (or the process gets an
+    exception such as ``KeyboardInterrupt`` meanwhile) the moves already done
+    are undone: replaced files get their previous content back (kept as hard
+    links, or copies, in the staging directory) and new files are removed,
+    so the directory is left as it was; a directory this call created is
+    removed again.  Only a hard kill or power loss during the short rename
+    phase can leave a mix, and then each manifest's SHA-256 checksums expose
+    it (:func:`pruning.export.load_export` refuses it).  The staging
+    directory is always removed.
+
+    Raises ``ValueError`` before writing anything when ``directory`` exists
+    but is not a directory, a name is not a plain file name, or a target
+    name is an existing directory.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    temps = []
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"output directory {directory} exists and is not a directory")
+    for fname in files:
+        if not isinstance(fname, str) or fname in ("", ".", "..") or Path(fname).name != fname \
+                or "/" in fname or "\\" in fname:
+            raise ValueError(f"{fname!r} is not a plain file name")
+        if (directory / fname).is_dir():
+            raise ValueError(f"cannot write {directory / fname}: it is an existing directory")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = _staging_dir(directory)
+    created = False
     try:
         for fname, data in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".tmp", dir=directory)
-            temps.append((tmp, directory / fname))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-            with os.fdopen(fd, "wb") as fh:
+            with open(staging / fname, "xb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        for tmp, final in temps:
-            os.replace(tmp, final)
+        if not directory.exists():
+            directory.mkdir()
+            created = True
+        backup = staging / ".previous"
+        backup.mkdir()
+        done = []
+        try:
+            for fname in files:
+                final = directory / fname
+                saved = None
+                if os.path.lexists(final):
+                    saved = backup / fname
+                    try:
+                        os.link(final, saved, follow_symlinks=False)
+                    except OSError:
+                        shutil.copy2(final, saved, follow_symlinks=False)
+                os.replace(staging / fname, final)
+                done.append((final, saved))
+        except BaseException:
+            for final, saved in reversed(done):
+                try:
+                    if saved is not None:
+                        os.replace(saved, final)
+                    else:
+                        os.unlink(final)
+                except OSError:
+                    pass  # best effort; the checksums still expose a mix
+            if created:
+                try:
+                    directory.rmdir()
+                except OSError:
+                    pass
+            raise
+        _fsync_dir(directory)
     finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        shutil.rmtree(staging, ignore_errors=True)

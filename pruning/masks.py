@@ -14,6 +14,20 @@ silently disappears.  (The anchors differ: torch rounds half to even
 without the cap, TF-MOT keeps every tie at the threshold so its count
 drifts, ASP truncates.)
 
+**Global scope.**  :func:`global_select` ranks every unit of every layer
+together and prunes exactly ``k = prune_count(s, N)`` of the ``N`` units,
+but never a whole layer: each layer keeps at least one unit (its
+highest-ranked one), i.e. at most ``n_l - 1`` of its ``n_l`` units are
+pruned.  When that cap binds, the count is still met exactly by pruning the
+next-lowest units of the other layers in rank order; when it cannot be met
+(``k > sum(n_l - 1)``, e.g. many one-unit layers) ``ValueError`` is raised
+rather than silently pruning less.
+
+**Scores** must be finite real numbers (NaN ranks nowhere and would break
+the exact counts); :func:`select`, :func:`nm_mask`, :func:`global_select`
+and :func:`transposable_nm_mask` raise ``ValueError`` naming the layer
+otherwise.
+
 **Tie-breaking.**  Units are ranked by score, and equal scores by position:
 the unit with the **lower flat index is kept** (the higher one is pruned
 first).  Global selection ranks by (score, layer order, flat index).
@@ -31,12 +45,10 @@ a tail block is scored by the norm of its ``r`` real elements.
 """
 from __future__ import annotations
 
-import itertools
-from functools import lru_cache
-
 import numpy as np
 
-from ._checks import as_fraction, check_axis, check_nm, layer_label
+from ._checks import as_fraction, check_axis, check_finite_scores, check_nm, layer_label
+from .transposable import transposable_nm_mask
 
 __all__ = ["prune_count", "lowest_k_keep", "select", "nm_mask", "transposable_nm_mask",
            "global_select", "check_nm_mask", "GRANULARITIES", "NM_TAIL_RULE"]
@@ -69,7 +81,8 @@ def lowest_k_keep(scores: np.ndarray, k) -> np.ndarray:
 
     ``k`` is an int (same for every row) or an int array, one per row.  Ties
     at the threshold prune the highest column index first.  Runs in
-    O(rows * cols) with one ``np.partition``; no full sort.
+    O(rows * cols) with one ``np.partition``; no full sort.  ``scores`` must
+    be NaN-free (the public selectors check that before calling this).
     """
     scores = np.asarray(scores)
     rows, cols = scores.shape
@@ -200,9 +213,14 @@ def select(scores, sparsity, *, granularity: str = "element", scope: str = "laye
     scored by the Lp norm of their element scores); ``scope`` ``"layer"``
     (one count for the tensor) or ``"row"`` (the same fraction in every output
     row, axis 0, as Wanda compares); ``axis`` the vector/block axis; ``block``
-    the aligned block size ``b``; ``p`` the group norm order.
+    the aligned block size ``b``; ``p`` the group norm order.  ``scope="row"``
+    needs a weight with at least 2 axes (a 1-D weight has no output rows).
+    Scores must be finite (``ValueError`` naming ``name`` otherwise).
     """
-    scores = np.asarray(scores)
+    scores = check_finite_scores(scores, name)
+    if scope == "row" and scores.ndim < 2:
+        raise ValueError(f"{layer_label(name)}: scope 'row' needs a weight with at least 2 axes "
+                         f"(output rows on axis 0), not shape {scores.shape}")
     grouping = _Grouping(scores.shape, granularity, axis, block, name)
     p = _check_p(p, name)
     gs = grouping.reduce(scores, p)
@@ -224,25 +242,54 @@ def select(scores, sparsity, *, granularity: str = "element", scope: str = "laye
 
 def global_select(scores: dict, sparsity, *, granularity: str = "element", axis: int = -1,
                   block=None, p: float = 2) -> dict:
-    """One threshold across layers: prune exactly ``prune_count(s, total units)``.
+    """One ranking across layers: prune exactly ``prune_count(s, total units)``.
 
     ``scores`` maps layer name to element scores, in the order used to break
-    ties (earlier layer kept).  Returns ``{name: keep-mask}``.
+    ties (earlier layer kept).  Returns ``{name: keep-mask}``.  Each layer
+    keeps at least one unit (see "Global scope" in the module docstring):
+    its highest-ranked unit is set aside and the ``k`` lowest of the others
+    are pruned, which is the same as pruning in rank order and skipping a
+    layer once only one of its units is left.  Raises ``ValueError`` when
+    ``k`` exceeds ``sum(n_l - 1)``.
     """
     if not scores:
         raise ValueError("global selection needs at least one layer")
     p = _check_p(p, None)
     groupings, flat, shapes = {}, [], {}
     for name, s in scores.items():
-        s = np.asarray(s)
+        s = check_finite_scores(s, name)
         g = _Grouping(s.shape, granularity, axis, block, name)
         gs = g.reduce(s, p)
         groupings[name], shapes[name] = g, gs.shape
         flat.append(gs.ravel())
     dtype = np.result_type(*[f.dtype for f in flat])
-    allg = np.concatenate([f.astype(dtype, copy=False) for f in flat])
+    allg = np.concatenate([f.astype(dtype, copy=False) for f in flat])  # always a fresh copy
     k = prune_count(sparsity, allg.size)
-    keep = lowest_k_keep(allg.reshape(1, -1), k).ravel()
+    # The unit each layer keeps: its highest score, the lower index on ties
+    # (np.argmax returns the first maximum), i.e. the last one the ranking
+    # would reach in that layer.
+    protected, off = [], 0
+    for f in flat:
+        if f.size:
+            protected.append(off + int(np.argmax(f)))
+        off += f.size
+    protected = np.array(protected, dtype=np.int64)
+    prunable = allg.size - protected.size
+    if k > prunable:
+        raise ValueError(f"global scope: sparsity {sparsity} asks for {k} of {allg.size} units, but "
+                         f"keeping at least one unit in each of the {len(flat)} layers allows at "
+                         f"most {prunable}; lower the sparsity or use per-layer scope")
+    if np.issubdtype(allg.dtype, np.floating):
+        # allg is our own copy and every score is finite, so +inf ranks the
+        # protected units strictly last: with k <= prunable they are never
+        # reached, and the other units keep their order and tie-breaking.
+        allg[protected] = np.inf
+        keep = lowest_k_keep(allg.reshape(1, -1), k).ravel()
+    else:
+        # Integer scores have no value above every other: take the protected
+        # units out (np.delete keeps the others' order) and put them back kept.
+        rest = lowest_k_keep(np.delete(allg, protected).reshape(1, -1), k).ravel()
+        keep = np.insert(rest, protected - np.arange(protected.size), True)
     out, off = {}, 0
     for (name, g), f in zip(groupings.items(), flat):
         out[name] = g.expand(keep[off:off + f.size].reshape(shapes[name]))
@@ -254,10 +301,14 @@ def nm_mask(scores, n: int = 2, m: int = 4, axis: int = -1, name=None) -> np.nda
     """Keep the ``n`` best of every ``m`` consecutive elements along ``axis``.
 
     See the module docstring for the tail rule (:data:`NM_TAIL_RULE`) and the
-    tie-breaking (lower index kept).
+    tie-breaking (lower index kept).  ``axis`` is the real tensor axis (the
+    conv "flattened C*R*S" convention lives in :func:`pruning.api.prune`).
+    Scores must be finite.
     """
     n, m = check_nm(n, m, name)
-    scores = np.asarray(scores)
+    scores = check_finite_scores(scores, name)
+    if scores.ndim < 1:
+        raise ValueError(f"{layer_label(name)}: N:M needs at least one axis, not a scalar")
     ax = check_axis(axis, scores.ndim, name)
     moved = np.moveaxis(scores, ax, -1)
     L = moved.shape[-1]
@@ -287,80 +338,6 @@ def _nm_keep_small(groups: np.ndarray, n: int) -> np.ndarray:
                 rank += cols[j] > cols[i]
         keep[:, i] = rank < n
     return keep
-
-
-@lru_cache(maxsize=None)
-def _patterns(n: int, m: int) -> np.ndarray:
-    """All m x m 0/1 matrices with exactly n ones per row and column, lexicographic."""
-    rows = [c for c in itertools.combinations(range(m), n)]
-    out = []
-
-    def rec(i, colcount, chosen):
-        if len(out) > 20000:
-            raise ValueError(f"transposable {n}:{m} has too many patterns to enumerate")
-        if i == m:
-            out.append(tuple(chosen))
-            return
-        for j, comb in enumerate(rows):
-            if all(colcount[c] < n for c in comb):
-                for c in comb:
-                    colcount[c] += 1
-                rec(i + 1, colcount, chosen + [j])
-                for c in comb:
-                    colcount[c] -= 1
-
-    rec(0, [0] * m, [])
-    return np.array(out, dtype=np.int64), np.array(rows, dtype=np.int64)
-
-
-def transposable_nm_mask(scores, n: int = 2, m: int = 4, name=None) -> np.ndarray:
-    """N:M mask valid on both ``W`` and ``W.T`` (every m x m block: <= n per row and column).
-
-    ``scores`` is 2-D, or a conv weight that is viewed as ``(K, C*R*S)``.  For
-    each aligned m x m block the pattern (exactly n per row and column) with
-    the largest summed score is chosen exactly, by enumeration (90 patterns
-    for 2:4); equal sums pick the first pattern in lexicographic order.
-    Scores must be non-negative (magnitudes, saliencies); partial blocks at the
-    edges are zero-padded as in :data:`NM_TAIL_RULE`, so they hold <= n per
-    row and column after cropping.
-    """
-    n, m = check_nm(n, m, name)
-    scores = np.asarray(scores)
-    shape = scores.shape
-    if scores.ndim < 2:
-        raise ValueError(f"{layer_label(name)}: transposable N:M needs a 2-D (or conv) weight, "
-                         f"not shape {shape}")
-    s2 = scores.reshape(shape[0], -1).astype(np.float64)
-    if s2.size and s2.min() < 0:
-        raise ValueError(f"{layer_label(name)}: transposable N:M needs non-negative scores")
-    pats, rowcombs = _patterns(n, m)
-    R, C = s2.shape
-    br, bc = -(-R // m), -(-C // m)
-    pad = np.zeros((br * m, bc * m))
-    pad[:R, :C] = s2
-    blocks = pad.reshape(br, m, bc, m).transpose(0, 2, 1, 3).reshape(-1, m, m)
-    # Row-combination sums in a fixed order (exact same IEEE ops everywhere).
-    rs = np.zeros((blocks.shape[0], m, len(rowcombs)))
-    for j, comb in enumerate(rowcombs):
-        acc = blocks[:, :, comb[0]].copy()
-        for c in comb[1:]:
-            acc += blocks[:, :, c]
-        rs[:, :, j] = acc
-    arg = np.empty(blocks.shape[0], dtype=np.int64)
-    step = 1 << 15
-    for lo in range(0, blocks.shape[0], step):
-        chunk = rs[lo:lo + step]
-        tot = chunk[:, 0, pats[:, 0]]
-        for i in range(1, m):
-            tot += chunk[:, i, pats[:, i]]
-        arg[lo:lo + step] = np.argmax(tot, axis=1)  # first maximum: lexicographic tie-break
-    rowsel = rowcombs[pats[arg]]  # (blocks, m rows, n cols)
-    kb = np.zeros((blocks.shape[0], m, m), dtype=bool)
-    bi = np.arange(blocks.shape[0])[:, None, None]
-    ri = np.arange(m)[None, :, None]
-    kb[bi, ri, rowsel] = True
-    keep = kb.reshape(br, bc, m, m).transpose(0, 2, 1, 3).reshape(br * m, bc * m)[:R, :C]
-    return keep.reshape(shape).copy()
 
 
 def check_nm_mask(mask, n: int = 2, m: int = 4, axis: int = -1) -> bool:

@@ -7,8 +7,24 @@ masks are recomputed (:meth:`should_prune`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
 
 from ._checks import as_fraction
+
+# Intermediate schedule targets are rounded half-even to this many decimal
+# places: they then print short, and the pruning count (which reads a
+# sparsity as the decimal it prints as) is the count of that decimal.
+DECIMALS = 12
+_CTX = Context(prec=50, rounding=ROUND_HALF_EVEN)
+_QUANTUM = Decimal(1).scaleb(-DECIMALS)
+
+
+def _rounded(value) -> float:
+    """``value`` (Fraction or Decimal) rounded half-even to :data:`DECIMALS` places, as float."""
+    if isinstance(value, Fraction):
+        value = _CTX.divide(Decimal(value.numerator), Decimal(value.denominator))
+    return float(value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_CTX))
 
 __all__ = ["OneShot", "PolynomialDecay", "iterative_sparsities"]
 
@@ -45,8 +61,12 @@ class PolynomialDecay:
     last update step at or before ``t`` (the masks change only every
     ``frequency`` steps, so the sparsity is piecewise constant), clipped to
     ``end``.  Before ``begin`` nothing is pruned (0.0); from ``end`` on the
-    sparsity is ``final``.  ``end - begin`` need not be a multiple of
-    ``frequency``: ``end`` itself is always an update step.
+    sparsity is exactly ``final`` (as a float).  ``end - begin`` need not be a
+    multiple of ``frequency``: ``end`` itself is always an update step.  The
+    formula is evaluated exactly (rationals, with ``initial``/``final`` read
+    as the decimals they print as) and rounded half-even to
+    :data:`DECIMALS` decimal places, so no binary noise such as
+    ``0.30000000000000004`` changes a pruning count.
     """
     initial: float
     final: float
@@ -72,8 +92,11 @@ class PolynomialDecay:
     def sparsity(self, step: int) -> float:
         if step < self.begin:
             return 0.0
-        frac = (self._update_step(step) - self.begin) / (self.end - self.begin)
-        return float(self.final + (self.initial - self.final) * (1.0 - frac) ** self.power)
+        if step >= self.end:
+            return float(self.final)
+        frac = Fraction(self._update_step(step) - self.begin, self.end - self.begin)
+        fi, ff = as_fraction(self.initial), as_fraction(self.final)
+        return _rounded(ff + (fi - ff) * (1 - frac) ** self.power)
 
     def should_prune(self, step: int) -> bool:
         if step < self.begin or step > self.end:
@@ -81,17 +104,30 @@ class PolynomialDecay:
         return step == self.end or (step - self.begin) % self.frequency == 0
 
 
-def iterative_sparsities(final: float, rounds: int, mode: str = "geometric") -> list[float]:
+def iterative_sparsities(final, rounds: int, mode: str = "geometric") -> list:
     """Per-round targets for iterative prune -> fine-tune, ending at ``final``.
 
     ``"geometric"`` removes the same fraction of the *surviving* weights each
     round (the lottery-ticket recipe: ``s_k = 1 - (1 - final) ** (k / rounds)``);
-    ``"linear"`` steps the sparsity evenly.
+    ``"linear"`` steps the sparsity evenly (``s_k = final * k / rounds``).
+
+    The last entry is ``final`` itself (same value and type), so the last
+    round prunes exactly what a one-shot prune to ``final`` prunes.  The
+    earlier entries are floats: the formula evaluated in exact decimal
+    arithmetic (``final`` read as the decimal it prints as; the geometric
+    root with 50 significant digits, the same on every platform) and rounded
+    half-even to :data:`DECIMALS` decimal places.
     """
-    as_fraction(final, what="final sparsity")
+    f = as_fraction(final, what="final sparsity")
     _check_int("rounds", rounds, 1)
-    if mode == "geometric":
-        return [1.0 - (1.0 - final) ** (k / rounds) for k in range(1, rounds + 1)]
-    if mode == "linear":
-        return [final * k / rounds for k in range(1, rounds + 1)]
-    raise ValueError(f"unknown iterative mode {mode!r}; choose 'geometric' or 'linear'")
+    if mode not in ("geometric", "linear"):
+        raise ValueError(f"unknown iterative mode {mode!r}; choose 'geometric' or 'linear'")
+    out = []
+    for k in range(1, rounds):
+        if mode == "linear":
+            out.append(_rounded(f * k / rounds))
+        else:
+            survive = _CTX.divide(Decimal(f.denominator - f.numerator), Decimal(f.denominator))
+            root = _CTX.power(survive, _CTX.divide(Decimal(k), Decimal(rounds)))
+            out.append(_rounded(_CTX.subtract(Decimal(1), root)))
+    return out + [final]

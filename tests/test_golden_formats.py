@@ -114,3 +114,16 @@ def test_zfnaf_rejects():
         zfnaf.encode(acts, axis=2)
     empty = zfnaf.encode(np.zeros((0, 16), np.int8))
     assert empty["counts"].size == 0 and zfnaf.decode(empty, (0, 16)).shape == (0, 16)
+
+
+def test_zfnaf_brick_256_counts_do_not_wrap():
+    # Review item 10: a full brick of 256 non-zeros stored its count in uint8 as 0.
+    acts = np.arange(1, 513, dtype=np.int16).reshape(2, 256)
+    acts[1, ::2] = 0
+    enc = zfnaf.encode(acts, brick=256)
+    assert enc["counts"].dtype == np.uint16 and enc["counts"].tolist() == [256, 128]
+    assert enc["offsets"].dtype == np.uint8 and int(enc["offsets"].max()) == 255
+    assert np.array_equal(zfnaf.decode(enc, acts.shape, brick=256), acts)
+    assert zfnaf.count_bits(256) == 9 and zfnaf.offset_bits(256) == 8 and zfnaf.count_bits(16) == 5
+    assert zfnaf.storage_bits(acts.shape, 384, 16, brick=256) == 384 * (16 + 8) + 2 * 9
+    assert zfnaf.encode(np.ones((1, 16), np.int8))["counts"].tolist() == [16]

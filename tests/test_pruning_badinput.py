@@ -61,3 +61,28 @@ def test_other_bad_inputs():
         prune({"x": GOOD}, {"y": 0.5})
     with pytest.raises(ValueError, match="global scope"):
         prune({"x": GOOD}, 0.5, scope="global", nm="2:4")
+
+
+def test_review_item_12_errors_are_value_errors_naming_the_layer():
+    with pytest.raises(ValueError, match="layer 'r': weights are not a rectangular numeric array"):
+        prune({"r": [[1.0, 2.0], [3.0]]}, 0.5)
+    with pytest.raises(ValueError, match="layer 'q': quantisation width must be the integer 8 or 16"):
+        quant.quantize(GOOD, bits=8.0, name="q")
+    with pytest.raises(ValueError, match="layer 'q': quantisation width"):
+        quant.quantize(GOOD, bits=True, name="q")
+    from pruning.export import export_layer
+    with pytest.raises(ValueError, match="layer 'z': zfnaf brick must be an integer, not 16.0"):
+        export_layer("/nonexistent/never-written", "z", GOOD, fmt="zfnaf", brick=16.0)
+    with pytest.raises(ValueError, match="layer 'z': zfnaf channel axis must be an integer"):
+        export_layer("/nonexistent/never-written", "z", GOOD, fmt="zfnaf", axis=1.0)
+    with pytest.raises(ValueError, match="layer 'z': zfnaf channel axis 2 is out of range"):
+        export_layer("/nonexistent/never-written", "z", GOOD, fmt="zfnaf", axis=2)
+
+
+@pytest.mark.parametrize("w", [np.arange(1.0, 5.0), np.float64(3.0)])
+def test_per_row_quantisation_needs_two_axes(w):
+    # Review item 13: a 1-D weight used to get one scale per element.
+    with pytest.raises(ValueError, match="layer 'b': per-row quantisation needs a weight with at "
+                                         "least 2 axes.*use per='tensor'"):
+        quant.quantize(w, per="row", name="b")
+    assert quant.quantize(w, per="tensor").scale.shape == ()

@@ -1,5 +1,6 @@
 """`python -m pruning prune|export|report|digits` end to end."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -102,3 +103,70 @@ def test_progress_bar_quiet_off_tty_and_draws_on_tty():
         p.update()
         p.update()
     assert "job [" in t.getvalue() and "2/2" in t.getvalue()
+
+
+# ---------------------------------------------------------------- review regressions
+
+def _two_layers(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.npz"
+    np.savez(path, a=rng.standard_normal((8, 8)), b=rng.standard_normal((8, 8)))
+    return path
+
+
+def test_export_checks_every_layer_before_writing(tmp_path, capsys):
+    # Review item 1: layer a is 2:4, b is not; nothing may be written, even over an old export.
+    m, p, out = _two_layers(tmp_path), tmp_path / "p.npz", tmp_path / "out"
+    assert main(["prune", str(m), "-o", str(p), "--nm", "2:4", "--layers", "a"]) == 0
+    args = ["export", str(p), "-o", str(out), "--format", "sparse24", "--layers", "a,b"]
+    assert main(args) == 2
+    assert "layer 'b': not 2:4 sparse" in capsys.readouterr().err and not out.exists()
+    assert main(["export", str(p), "-o", str(out), "--format", "dense", "--layers", "a,b"]) == 0
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert main(args) == 2
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.npz", "out", "p.npz"]
+
+
+def test_export_refuses_colliding_layer_names(tmp_path, capsys):
+    path = tmp_path / "c.npz"
+    np.savez(path, **{"fc/1": np.ones((2, 4)), "fc_1": np.ones((2, 4))})
+    assert main(["export", str(path), "-o", str(tmp_path / "o"), "--format", "dense"]) == 2
+    assert "layers 'fc/1' and 'fc_1' would both be written" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_counts_the_quantised_weights(tmp_path, capsys):
+    # Review item 9: nnz and MACx came from the float weights, storage from the int8 ones.
+    w = np.zeros((4, 8))
+    w[0, 0] = 1.0
+    w[1:, :] = 1e-4  # 24 non-zeros that round to 0 at int8
+    path = tmp_path / "w.npz"
+    np.savez(path, L=w)
+    assert main(["report", str(path), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "q0" in out and "quantised" in out
+    (row,) = json.loads((tmp_path / "r.json").read_text())
+    assert row["nnz"] == 1 and row["float_nnz"] == 25 and row["quant_zeros"] == 24
+    assert row["achieved"] == 1 - 1 / 32 and row["mac_reduction"] == 32.0
+    assert row["bits_csr"] == 1 * (8 + 3) + 5 * 1  # the storage of that same single non-zero
+
+
+def test_bad_paths_are_errors_not_tracebacks(tmp_path, capsys):
+    m = _two_layers(tmp_path)
+    (tmp_path / "afile").write_text("hello\n")
+    cases = [
+        (["export", str(m), "-o", str(tmp_path / "afile"), "--format", "dense"],
+         "exists and is not a directory"),
+        (["export", str(tmp_path / "afile"), "-o", str(tmp_path / "o"), "--format", "dense"],
+         "is not an .npz archive"),
+        (["prune", str(m), "-o", str(tmp_path)], "is a directory"),
+        (["report", str(m), "--plot", str(tmp_path / "x.png"), "--sweep", str(tmp_path / "no.json")],
+         "sweep file .*no.json does not exist"),
+        (["report", str(tmp_path / "missing.npz")], "missing.npz does not exist"),
+    ]
+    for args, msg in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and re.search(msg, err), (args, err)
+    assert (tmp_path / "afile").read_text() == "hello\n" and not (tmp_path / "o").exists()

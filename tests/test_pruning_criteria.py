@@ -93,3 +93,30 @@ def test_wanda_defaults_to_row_scope():
     res = prune(w, 0.5, criterion="wanda", inputs=x)
     assert res.recipe["scope"] == "row"
     assert res.masks[None].astype(int).tolist() == [[0, 0, 1, 1], [0, 0, 1, 1]]
+
+
+def test_scores_never_overflow_to_inf_or_nan():
+    # Review item 7: huge but finite inputs must still give finite scores with the right ranking.
+    w = np.array([[1e38, 1.0, 0.0, 3e37]], np.float32)
+    s = C.obd(w, np.array([[1e300, 1.0, 5.0, 1e300]]))
+    assert np.isfinite(s).all() and s[0, 0] > s[0, 3] > s[0, 1] >= s[0, 2] == 0
+    t = C.taylor(np.array([[1e200, -2e200, 1.0]]), np.array([[1e200, 1e200, 1.0]]))
+    assert np.isfinite(t).all() and t[0, 1] == 2 * t[0, 0] and t[0, 0] > t[0, 2]
+    wd = C.wanda(np.array([[1e300, 0.0, 1.0]]), np.full((3, 3), 1e200))
+    assert np.isfinite(wd).all() and wd[0, 0] > wd[0, 2] > wd[0, 1] == 0
+    # Ordinary inputs: bit for bit the textbook formulas.
+    rng = np.random.default_rng(0)
+    a, b, x = rng.standard_normal((3, 5)), rng.standard_normal((3, 5)), rng.standard_normal((7, 5))
+    assert np.array_equal(C.taylor(a, b), np.abs(a * b))
+    assert np.array_equal(C.obd(a, b), 0.5 * b * a * a)
+    assert np.array_equal(C.wanda(a, x), np.abs(a) * np.sqrt((x ** 2).sum(axis=0)))
+    # Tiny calibration inputs no longer underflow to an all-zero norm.
+    assert (C.wanda(np.ones((1, 2)), np.full((2, 2), 1e-200)) > 0).all()
+
+
+@pytest.mark.parametrize("seed", ["x", -1, 1.5, True])
+def test_bad_seed_names_layer(seed):
+    with pytest.raises(ValueError, match="layer 'L': random seed must be"):
+        prune({"L": np.ones((2, 2))}, 0.5, criterion="random", seed=seed)
+    with pytest.raises(ValueError, match="layer 'L': random seed must be"):
+        C.random_scores(np.ones((2, 2)), seed, name="L")

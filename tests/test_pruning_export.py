@@ -138,11 +138,22 @@ def test_interrupted_export_leaves_no_partial_file(tmp_path, layer, monkeypatch)
         E.export_layer(tmp_path, "l", w * 0.5 + 1.0, fmt="csr", bits=16)
     monkeypatch.setattr(fileio.os, "replace", real_replace)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    assert set(after) == set(before)  # no temporaries left behind
-    assert after["l.json"] == before["l.json"]  # the manifest (written last) is the old one
-    # Files were replaced whole or not at all; the mix is detected on load.
-    with pytest.raises(ValueError, match="checksum"):
-        E.load_export(tmp_path / "l.json")
+    # The two files already moved were put back: the previous export is intact,
+    # byte for byte, no temporaries or staging directory are left behind.
+    assert after == before
+    assert np.array_equal(E.load_export(tmp_path / "l.json")["q"], quantize(w).q)
+    assert not list(tmp_path.parent.glob(f".{tmp_path.name}.staging-*"))
+
+
+def test_hard_kill_mix_is_detected_by_checksums(tmp_path, layer):
+    # What a power loss in the middle of the rename phase could leave: new data
+    # files beside the old manifest.  The checksums expose it.
+    w, _ = layer
+    E.export_layer(tmp_path / "old", "l", w, fmt="csr")
+    E.export_layer(tmp_path / "new", "l", w * 0.5 + 1.0, fmt="csr")
+    (tmp_path / "old" / "l.npz").write_bytes((tmp_path / "new" / "l.npz").read_bytes())
+    with pytest.raises(ValueError, match="layer 'l'.*checksum"):
+        E.load_export(tmp_path / "old" / "l.json")
 
 
 def test_interrupted_fresh_export_has_no_manifest(tmp_path, layer, monkeypatch):
@@ -153,7 +164,8 @@ def test_interrupted_fresh_export_has_no_manifest(tmp_path, layer, monkeypatch):
     monkeypatch.setattr(fileio.os, "replace", boom)
     with pytest.raises(OSError):
         E.export_layer(tmp_path / "new", "l", w, fmt="rlc")
-    assert list((tmp_path / "new").iterdir()) == []
+    # The directory this export created is removed again; nothing is left over.
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="manifest not found"):
         E.load_export(tmp_path / "new" / "l.json")
 
@@ -179,3 +191,97 @@ def test_storage_bits_exact():
     assert sb["rlc"] == 64 * len(rlc.encode(q.reshape(-1).astype(np.int64)))
     assert sb["sparse24"] == 4 * 2 * 2 * (8 + 2)  # 5 columns pad to 8: 2 groups per row
     assert storage_bits(np.ones((2, 4), np.int8), 8)["sparse24"] is None
+
+
+# ---------------------------------------------------------------- review regressions
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_export_layers_all_or_nothing(tmp_path, layer):
+    # Review item 1: a bad later layer must not leave the earlier layers written.
+    w, _ = layer
+    dense = np.random.default_rng(1).standard_normal((4, 8))
+    with pytest.raises(ValueError, match="layer 'b': not 2:4 sparse"):
+        E.export_layers(tmp_path / "out", {"a": w, "b": dense}, fmt="sparse24")
+    assert not (tmp_path / "out").exists()
+    # Over a previous export: the old content stays byte for byte.
+    E.export_layers(tmp_path / "out", {"a": w, "b": w}, fmt="sparse24")
+    before = _snapshot(tmp_path / "out")
+    with pytest.raises(ValueError, match="layer 'b'"):
+        E.export_layers(tmp_path / "out", {"a": w * 2.0 + 0.0, "b": dense}, fmt="sparse24", bits=16)
+    assert _snapshot(tmp_path / "out") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left over
+
+
+@pytest.mark.parametrize("fail_at", [9, 20])  # among the 18 data files / among the 3 manifests
+def test_export_layers_interrupted_in_the_move_phase_restores_everything(tmp_path, layer, monkeypatch,
+                                                                         fail_at):
+    w, _ = layer
+    E.export_layers(tmp_path / "out", {"a": w, "b": w}, fmt="csr")
+    before = _snapshot(tmp_path / "out")
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky(src, dst):
+        calls["n"] += 1
+        if calls["n"] == fail_at:  # 3 layers x 7 csr files are moved in; this one fails
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+    monkeypatch.setattr(fileio.os, "replace", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        E.export_layers(tmp_path / "out", {"a": w * 0.5 + 1.0, "b": w - 1.0, "c": w}, fmt="csr")
+    monkeypatch.setattr(fileio.os, "replace", real_replace)
+    assert _snapshot(tmp_path / "out") == before  # c's new files were removed, a's and b's restored
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    for n in ("a", "b"):
+        E.load_export(tmp_path / "out" / f"{n}.json")
+
+
+def test_manifests_are_moved_in_last(tmp_path, layer, monkeypatch):
+    w, _ = layer
+    order = []
+    real_replace = os.replace
+    monkeypatch.setattr(fileio.os, "replace", lambda s, d: (order.append(os.path.basename(d)),
+                                                            real_replace(s, d)))
+    E.export_layers(tmp_path, {"a": w, "b": w}, fmt="rlc")
+    assert [n.endswith(".json") for n in order] == [False] * 4 + [True] * 2
+
+
+@pytest.mark.parametrize("names", [("fc/1", "fc_1"), ("FC.w", "fc.w"), ("a b", "a_b")])
+def test_name_collisions_are_refused(tmp_path, layer, names):
+    # Review item 11: two layers mapped to the same files and one overwrote the other.
+    w, _ = layer
+    a, b = names
+    with pytest.raises(ValueError, match=f"layers {a!r} and {b!r} would both be written"):
+        E.export_layers(tmp_path / "o", {a: w, b: w}, fmt="dense")
+    assert not (tmp_path / "o").exists()
+    # One at a time into the same directory: the second refuses to clobber the first.
+    E.export_layer(tmp_path / "o", a, w, fmt="dense")
+    with pytest.raises(ValueError, match=f"layer {b!r}: its files .* would overwrite the export of "
+                                         f"layer {a!r}"):
+        E.export_layer(tmp_path / "o", b, w, fmt="dense")
+    assert E.load_export(tmp_path / "o" / f"{E.file_base(a)}.json")["manifest"]["layer"] == a
+    E.export_layer(tmp_path / "o", a, w, fmt="rlc")  # re-exporting the same layer is fine
+
+
+def test_zfnaf_brick_256_and_numpy_axis_export(tmp_path):
+    # Review items 10 and 12: uint8 counts wrapped at 256; np.int64 axis broke the JSON.
+    q = np.ones((3, 256))
+    q[1, 1::2] = 0.0
+    man = E.export_layer(tmp_path, "act", q, fmt="zfnaf", brick=256, axis=np.int64(1))
+    assert man["format_params"] == {"axis": 1, "brick": 256}
+    back = E.load_export(tmp_path / "act.json")
+    assert np.array_equal(back["q"], quantize(q).q)
+    assert back["arrays"]["counts"].tolist() == [256, 128, 256]
+    assert back["manifest"]["arrays"]["counts"]["width_bits"] == 9
+    assert man["storage_bits"] == 640 * (8 + 8) + 3 * 9
+
+
+def test_export_refuses_a_file_as_output_directory(tmp_path, layer):
+    w, _ = layer
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not a directory"):
+        E.export_layer(tmp_path / "f", "l", w, fmt="dense")
+    assert (tmp_path / "f").read_text() == "x"

@@ -139,9 +139,9 @@ def test_global_one_threshold_across_layers():
     res = prune({"a": a, "b": b}, 0.5, scope="global")
     assert res.masks["a"].tolist() == [False, False, True, True]
     assert res.masks["b"].tolist() == [False, True]
-    # Ties across layers keep the earlier layer.
-    res = prune({"a": np.ones(2), "b": np.ones(2)}, 0.5, scope="global")
-    assert res.masks["a"].all() and not res.masks["b"].any()
+    # Ties across layers keep the earlier layer (and, inside one, the lower index).
+    res = prune({"a": np.ones(3), "b": np.ones(3)}, 1 / 3, scope="global")
+    assert res.masks["a"].all() and res.masks["b"].tolist() == [True, False, False]
 
 
 # ---------------------------------------------------------------- N:M
@@ -185,7 +185,8 @@ def test_transposable_2_4_is_valid_both_ways_and_optimal():
     assert (blk.sum(axis=-1) == 2).all() and (blk.sum(axis=-2) == 2).all()
     # Optimality on one block against brute force over all 90 patterns.
     b = s[:4, :4]
-    pats, combs = M._patterns(2, 4)
+    from pruning.transposable import _patterns
+    pats, combs = _patterns(2, 4)
     best = max(sum(b[i, combs[p[i]]].sum() for i in range(4)) for p in pats)
     assert np.isclose(b[keep[:4, :4]].sum(), best)
     assert len(pats) == 90
@@ -200,3 +201,117 @@ def test_determinism_same_input_same_mask():
     r2 = prune(w, 0.5, criterion="random", seed=11).masks[None]
     r3 = prune(w, 0.5, criterion="random", seed=12).masks[None]
     assert (r1 == r2).all() and not (r1 == r3).all()
+
+
+# ---------------------------------------------------------------- review regressions
+
+def test_global_scope_never_removes_a_whole_layer():
+    # Review item 5: layer a's scores are all below b's, so one threshold would take all of a.
+    w = {"a": np.full((4, 4), 1e-3), "b": np.arange(1, 65, dtype=float).reshape(8, 8)}
+    res = prune(w, 0.3, scope="global")
+    k = M.prune_count(0.3, 80)
+    assert sum(int((~m).sum()) for m in res.masks.values()) == k  # still exact: 24
+    assert res.masks["a"].sum() == 1 and res.masks["a"][0, 0]  # keeps its best (lowest index on ties)
+    assert (~res.masks["b"]).sum() == k - 15  # the rest comes from b, lowest scores first
+    assert not res.masks["b"].ravel()[:k - 15].any() and res.masks["b"].ravel()[k - 15:].all()
+    # Group granularity: one filter of each layer survives.
+    conv = {"c1": np.full((3, 2, 1, 1), 1e-3), "c2": np.ones((5, 2, 1, 1))}
+    keep = prune(conv, 0.75, scope="global", granularity="filter").masks
+    assert keep["c1"].reshape(3, -1).all(axis=1).sum() == 1
+    assert sum(int((~k.reshape(k.shape[0], -1).all(axis=1)).sum()) for k in keep.values()) == 6
+
+
+def test_global_scope_raises_when_the_count_needs_a_whole_layer():
+    with pytest.raises(ValueError, match="global scope.*at most 0"):
+        prune({"a": np.ones(1), "b": np.ones(1)}, 0.5, scope="global")
+    with pytest.raises(ValueError, match="at most 2"):
+        M.global_select({"a": np.ones(2), "b": np.ones(1), "c": np.ones(2)}, 0.75)
+
+
+def _greedy_global(scores: dict, k: int) -> dict:
+    """Reference: walk units from first-to-prune to last, skip a layer with one unit left."""
+    order = sorted(((float(s), -li, -i, name) for li, (name, a) in enumerate(scores.items())
+                    for i, s in enumerate(a.ravel())))
+    left = {n: a.size for n, a in scores.items()}
+    keep = {n: np.ones(a.size, bool) for n, a in scores.items()}
+    for _s, _l, negi, name in order:
+        if k == 0:
+            break
+        if left[name] > 1:
+            keep[name][-negi] = False
+            left[name] -= 1
+            k -= 1
+    return {n: keep[n].reshape(a.shape) for n, a in scores.items()}
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.integers(1, 7), min_size=1, max_size=4), st.fractions(0, Fraction(99, 100)),
+       st.integers(0, 2**31 - 1))
+def test_global_scope_matches_greedy_reference(sizes, s, seed):
+    rng = np.random.default_rng(seed)
+    dtype = float if seed % 2 else np.int64  # both selection paths (+inf sentinel / delete)
+    scores = {f"l{i}": rng.integers(0, 3, size=n).astype(dtype) for i, n in enumerate(sizes)}
+    k = M.prune_count(s, sum(sizes))
+    if k > sum(n - 1 for n in sizes):
+        with pytest.raises(ValueError, match="global scope"):
+            M.global_select(scores, s)
+        return
+    got = M.global_select(scores, s)
+    want = _greedy_global(scores, k)
+    assert all(np.array_equal(got[n], want[n]) for n in scores)
+    assert all(m.any() for m in got.values())
+
+
+@pytest.mark.parametrize("call", [
+    lambda: M.nm_mask(np.array([np.nan, 1.0, 2.0, 3.0]), name="L"),
+    lambda: M.select(np.array([np.nan, np.nan, 1.0, 2.0]), 0.75, name="L"),
+    lambda: M.select(np.array([[np.inf, 1.0]]), 0.5, scope="row", name="L"),
+    lambda: M.global_select({"K": np.ones(3), "L": np.array([1.0, np.nan])}, 0.5),
+    lambda: M.transposable_nm_mask(np.full((4, 4), np.nan), name="L"),
+])
+def test_non_finite_scores_are_refused(call):
+    # Review item 7: NaN compares false with everything and used to give invalid masks.
+    with pytest.raises(ValueError, match="layer 'L': scores must be finite"):
+        call()
+
+
+def test_wanda_with_huge_calibration_gives_valid_masks():
+    # ||x|| of 1e200 inputs overflowed to inf and |0| * inf = NaN broke the N:M mask.
+    w = np.array([[0.0, 0.5, -0.3, 0.2]])
+    res = prune(w, nm="2:4", criterion="wanda", inputs=np.full((4, 4), 1e200))
+    assert M.check_nm_mask(res.masks[None]) and res.masks[None].tolist() == [[False, True, True, False]]
+    w6 = np.array([[0.0, 0.5, -0.3, 0.2, 0.1, 0.0]])
+    keep = prune(w6, 0.5, criterion="wanda", inputs=np.full((4, 6), 1e200)).masks[None]
+    assert keep.tolist() == [[False, True, True, True, False, False]]
+
+
+def test_row_scope_needs_two_axes():
+    # Review item 8: a 1-D weight silently pruned nothing.
+    with pytest.raises(ValueError, match="layer 'v': scope 'row' needs a weight with at least 2 axes"):
+        prune({"v": np.array([3.0, 1.0, 2.0, 0.5])}, 0.5, scope="row")
+
+
+def test_transposable_without_nm_records_2_4():
+    # Review item 4: the default N:M was set after the requested sparsities were recorded.
+    res = prune({"L": np.random.default_rng(0).standard_normal((8, 8))}, 0.9, transposable=True)
+    assert res.requested["L"] == Fraction(1, 2) and res.recipe["sparsity"] == {"L": 0.5}
+    assert res.recipe["nm"] == "2:4" and res.achieved() == {"L": 0.5}
+
+
+def test_transposable_too_many_patterns_names_layer():
+    with pytest.raises(ValueError, match="layer 'L': transposable 2:8 has more than"):
+        prune({"L": np.ones((8, 8))}, nm="2:8", transposable=True)
+
+
+def test_conv_nm_axis_minus_one_is_flattened_explicit_axis_is_real():
+    # Review item 13: an explicit axis=3 on (K, C, R, S) means S, not C*R*S.
+    w = np.random.default_rng(5).standard_normal((4, 3, 3, 8))
+    flat = prune(w, nm="2:4").masks[None]
+    assert M.check_nm_mask(flat.reshape(4, -1), 2, 4)
+    s_axis = prune(w, nm="2:4", axis=3).masks[None]
+    assert np.array_equal(s_axis, M.nm_mask(np.abs(w), 2, 4, axis=3))
+    assert np.array_equal(prune(w, nm="2:4", axis=np.int64(-1)).masks[None], flat)
+    assert np.array_equal(prune(w, nm="2:4", axis=1).masks[None], M.nm_mask(np.abs(w), 2, 4, axis=1))
+    # R*S = 9 is not a multiple of 4, so the flattened and per-S groups differ.
+    w2 = np.random.default_rng(6).standard_normal((4, 3, 3, 3))
+    assert not np.array_equal(prune(w2, nm="2:4").masks[None], prune(w2, nm="2:4", axis=3).masks[None])

@@ -43,3 +43,26 @@ def test_one_shot_and_iterative():
     assert iterative_sparsities(0.9, 3, "linear") == pytest.approx([0.3, 0.6, 0.9])
     with pytest.raises(ValueError, match="rounds"):
         iterative_sparsities(0.5, 0)
+
+
+def test_iterative_ends_exactly_at_final():
+    # Review item 6: 1 - (1 - 0.3) ** 1 was 0.30000000000000004, which prunes 5 of 15, not 4.
+    from pruning.masks import prune_count
+    for mode in ("geometric", "linear"):
+        for f in [i / 100 for i in range(1, 100)]:
+            for r in range(1, 8):
+                steps = iterative_sparsities(f, r, mode)
+                assert len(steps) == r and steps[-1] is f
+                assert all(a < b for a, b in zip(steps, steps[1:])) or f == 0
+    assert prune_count(iterative_sparsities(0.3, 1)[-1], 15) == prune_count(0.3, 15) == 4
+    assert iterative_sparsities(0.7, 3, "linear") == [0.233333333333, 0.466666666667, 0.7]
+    # Geometric intermediate steps: 1 - 0.7 ** (1/3), 1 - 0.7 ** (2/3) to 12 decimals.
+    assert iterative_sparsities(0.3, 3) == [0.112095998257, 0.211626483689, 0.3]
+    assert iterative_sparsities(0.875, 3) == [0.5, 0.75, 0.875]
+
+
+def test_polynomial_decay_is_exact_decimal_and_ends_at_final():
+    s = PolynomialDecay(initial=0.1, final=0.3, begin=0, end=3, frequency=1, power=1)
+    # float arithmetic gives 0.16666666666666669 and 0.2333...; exact: 1/6 and 7/30 of 1 at 12 places.
+    assert [s.sparsity(t) for t in range(5)] == [0.1, 0.166666666667, 0.233333333333, 0.3, 0.3]
+    assert PolynomialDecay(0.0, 0.7, begin=0, end=7).sparsity(7) == 0.7
