@@ -18,7 +18,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, FallingEdge, ReadOnly, SimTimeoutError, with_timeout
 
 __all__ = ["Beat", "AxisSource", "AxisSink", "always", "random_pauses", "random_ready",
-           "SignalSampler"]
+           "bursty_ready", "SignalSampler"]
 
 
 @dataclass
@@ -27,6 +27,26 @@ class Beat:
     last: bool = False
     side: dict = field(default_factory=dict)   # other DUT inputs held with this beat
     cycle: int = -1                            # transfer cycle, filled in by the agents
+
+
+async def _bounded(coro, within, period, message):
+    """Await ``coro``, failing with ``message()`` after ``within`` cycles (None: no limit)."""
+    if within is None:
+        await coro
+        return
+    try:
+        await with_timeout(coro, within * period, "step")
+    except SimTimeoutError:
+        raise AssertionError(message()) from None
+
+
+def bursty_ready(rng, longest):
+    """tready pattern with long stalls: alternating runs of ready and not ready, each up
+    to ``longest`` cycles, to fill every buffer inside the DUT."""
+    while True:
+        for value in (True, False):
+            for _ in range(int(rng.integers(1, longest + 1))):
+                yield value
 
 
 def always(value=True):
@@ -85,9 +105,14 @@ class AxisSource(_Agent):
         if self.queue:
             self.idle.clear()
 
-    async def wait_idle(self):
-        while self.queue or not self.idle.is_set():
-            await self.idle.wait()
+    async def wait_idle(self, within=None):
+        """Wait until every queued beat has been taken (at most ``within`` cycles)."""
+        async def drain():
+            while self.queue or not self.idle.is_set():
+                await self.idle.wait()
+        await _bounded(drain(), within, self.period,
+                       lambda: f"{self.prefix}: {len(self.queue)} beats still queued after "
+                               f"{within} cycles: the DUT stopped taking input")
 
     async def _run(self):
         current = None
@@ -168,14 +193,9 @@ class AxisSink(_Agent):
             while len(self.beats) < count:
                 self.new_beat.clear()
                 await self.new_beat.wait()
-        if within is None:
-            await collect()
-            return
-        try:
-            await with_timeout(collect(), within * self.period, "step")
-        except SimTimeoutError:
-            raise AssertionError(f"{self.prefix}: {len(self.beats)} of {count} beats after "
-                                 f"{within} cycles: the DUT hangs or lost data") from None
+        await _bounded(collect(), within, self.period,
+                       lambda: f"{self.prefix}: {len(self.beats)} of {count} beats after "
+                               f"{within} cycles: the DUT hangs or lost data")
 
 
 class SignalSampler:

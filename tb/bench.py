@@ -56,8 +56,12 @@ class Env:
                   else always(False))
         return AxisSource(self.dut, prefix, self.clock, self.period, pauses)
 
-    def sink(self, prefix, stall_probability=0.0, side=()):
-        ready = random_ready(self.rng, stall_probability) if stall_probability else always(True)
+    def sink(self, prefix, stall_probability=0.0, side=(), ready=None):
+        """A sink whose tready is low with ``stall_probability`` each cycle, or follows
+        the ``ready`` pattern if one is given (e.g. :func:`tb.axis.bursty_ready`)."""
+        if ready is None:
+            ready = (random_ready(self.rng, stall_probability) if stall_probability
+                     else always(True))
         return AxisSink(self.dut, prefix, self.clock, self.period, ready, side)
 
     def sampler(self, signal):

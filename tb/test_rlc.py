@@ -10,7 +10,7 @@ import numpy as np
 
 from golden import rlc
 
-from .axis import Beat
+from .axis import Beat, bursty_ready
 from .bench import start, test_name
 from .scoreboard import Scoreboard
 
@@ -89,6 +89,8 @@ async def run_encoder(env, tensors, stall):
                [(b.data >> 63) & 1 for b in sink.beats])
     sb.summary()
     n = sum(len(t) for t in tensors)
+    if not stall:
+        assert_back_to_back("encoder input", src.sent)
     env.report(elements=n, first=src.sent[0], last=sink.beats[-1],
                bound=None if stall else n + ENCODER_LATENCY, tensors=len(tensors))
 
@@ -111,14 +113,30 @@ async def encoder_edges(dut, stall):
 # ----------------------------------------------------------------------------- decoder
 
 def errors_per_tensor(samples, starts):
-    """OR of the sampled ``error`` between one tensor's first word and the next one's.
+    """Whether ``error`` was raised for each tensor, checking that it is sticky.
 
     The flag is registered: a tensor whose first word is taken at cycle a owns the samples
     of cycles a+1 .. (next tensor's a); the last tensor owns every later sample (the bench
-    samples for a while after the last value and the last input word).
+    samples for a while after the last value and the last input word).  Once the flag is
+    up inside a tensor's window it must stay up to the window's end.
     """
     bounds = list(starts[1:]) + [samples[-1][0]]
-    return [any(v for c, v in samples if a < c <= b) for a, b in zip(starts, bounds)]
+    flags = []
+    for k, (a, b) in enumerate(zip(starts, bounds)):
+        window = [v for c, v in samples if a < c <= b]
+        raised = window.index(1) if 1 in window else None
+        if raised is not None:
+            assert all(window[raised:]), (
+                f"tensor {k}: error fell again before the next tensor started: {window}")
+        flags.append(raised is not None)
+    return flags
+
+
+def assert_back_to_back(label, beats):
+    """Every beat transferred in the cycle after the previous one: no bubble at all."""
+    gaps = np.flatnonzero(np.diff([b.cycle for b in beats]) != 1)
+    assert not gaps.size, f"{label}: bubble after beat {gaps[0]} (cycles " \
+                          f"{beats[gaps[0]].cycle} -> {beats[gaps[0] + 1].cycle})"
 
 
 async def run_decoder(env, cases, stall, *, cycle_bound=True):
@@ -137,7 +155,7 @@ async def run_decoder(env, cases, stall, *, cycle_bound=True):
     total = sum(n for _, n in cases)
     await sink.wait_for(total, within=hang_budget([np.zeros(n) for _, n in cases]) +
                         sum(len(w) for w, _ in cases))
-    await src.wait_idle()
+    await src.wait_idle(within=1000)
     await env.cycles(8)
     sb.equal("value count", len(sink.beats), total)
     values = np.array([b.data for b in sink.beats], dtype=np.int64)
@@ -150,6 +168,8 @@ async def run_decoder(env, cases, stall, *, cycle_bound=True):
     for k, (flag, (_, want_error)) in enumerate(zip(flags, expected)):
         sb.equal(f"tensor {k} error flag", flag, want_error)
     sb.summary()
+    if not stall and cycle_bound and all(n for _, n in cases):
+        assert_back_to_back("decoder output", sink.beats)
     env.report(elements=total, first=src.sent[0], last=sink.beats[-1] if total else None,
                bound=total + DECODER_LATENCY if not stall and cycle_bound else None,
                tensors=len(cases), errors=int(sum(flags)))
@@ -286,3 +306,30 @@ async def loopback(dut, length, stall):
     sb.summary()
     env.report(elements=total, first=src.sent[0], last=sink.beats[-1],
                bound=None if stall else total + LOOPBACK_LATENCY, tensors=len(tensors))
+
+
+@cocotb.test()
+@cocotb.parametrize(length=[5, 300])
+async def loopback_long_stalls(dut, length):
+    """Output stalls of up to 400 cycles: the FIFO between encoder and decoder fills, the
+    encoder's input is pushed back, and nothing is lost or reordered."""
+    env = await start(dut, test_name("loopback_long_stalls", length=length))
+    sb = Scoreboard(dut._log)
+    dut.length.value = length
+    src = env.source("s_axis")
+    sink = env.sink("m_axis", ready=bursty_ready(env.rng, 400))
+    input_ready = env.sampler(dut.s_axis_tready)
+    groups = max(8, 600 // length)          # enough words to overflow the 64-word FIFO
+    tensors = [random_tensor(env.rng, length, z)
+               for z in (0.0, 0.2, 0.0, 0.95, 0.0, 0.5) * groups]
+    src.send(Beat(int(v) & 0xFFFF, i == length - 1) for t in tensors for i, v in enumerate(t))
+    total = length * len(tensors)
+    await sink.wait_for(total, within=hang_budget(tensors) * 10)
+    values = np.array([b.data for b in sink.beats], dtype=np.uint16).astype(np.int16)
+    sb.compare("values", values, np.concatenate(tensors))
+    check_framing(sb, "loopback", sink.beats, [length] * len(tensors))
+    pushed_back = sum(1 for _, v in input_ready.samples if not v)
+    assert pushed_back, "the output stalls never filled the FIFO: the test proved nothing"
+    sb.summary()
+    env.report(elements=total, first=src.sent[0], last=sink.beats[-1], bound=None,
+               tensors=len(tensors), input_backpressure_cycles=pushed_back)
