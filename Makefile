@@ -25,7 +25,7 @@ ifneq ($(WAVES),)
 export WAVES
 endif
 
-.PHONY: all venv sim test verilog lint bench list clean distclean help
+.PHONY: all venv tools sim test verilog lint bench list clean distclean help
 all: sim
 
 help:
@@ -38,19 +38,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# A C++ compiler, Perl and a shared libpython: named here if missing, not deep in a build.
+tools: $(STAMP)
+	@sh scripts/check-tools.sh $(PY)
+
 verilog: $(STAMP)
 	$(PY) -m hw generate --out $(VERILOG_DIR)
 
-lint: verilog
+lint: verilog tools
 	$(WITH_VERILATOR) $(PY) -m tb lint --dir $(VERILOG_DIR)
 
-sim: verilog
+sim: verilog tools
 	$(WITH_VERILATOR) $(PY) -m tb sim
 
-test: $(STAMP)
+test: tools
 	$(WITH_VERILATOR) $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: tools
 	$(WITH_VERILATOR) $(PY) -m bench
 
 list: $(STAMP)

@@ -71,6 +71,11 @@ def verilator_version():
     return out.stdout.strip()
 
 
+def _compiler_version():
+    out = subprocess.run(["c++", "--version"], capture_output=True, text=True)
+    return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else "no c++"
+
+
 def _has_header(header):
     probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
                            capture_output=True, text=True)
@@ -134,8 +139,13 @@ def build_model(block, params=None, *, waves=False):
     if waves:
         options += ["--trace-fst", "--trace-structs"] + _fst_flags()
     import cocotb
+    import cocotb_tools.config
+    # The model links cocotb's libraries by absolute path and is compiled by the host
+    # compiler, so both belong in the key: a build/ reused from another virtualenv or
+    # machine is rebuilt rather than loading stale libraries.
     key_src = json.dumps([text, VLT.read_text(), options, verilator_version(),
-                          cocotb.__version__], sort_keys=True)
+                          cocotb.__version__, str(cocotb_tools.config.libs_dir),
+                          _compiler_version()], sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
     build_dir = BUILD / "sim" / f"{block}-{key}{'-waves' if waves else ''}"
     # Under a folder named verilog/ so that the waivers in verilator.vlt apply.
