@@ -25,7 +25,9 @@ slots, each slot ``{value: vf bits (low), col: col_width bits (high)}`` with
 ``vf`` = ``value_width`` rounded up to a byte, the value sign-extended to
 ``vf`` bits.  Slot ``k`` sits at bit ``k·(vf + col_width)``.  Each row starts
 a new beat; unused slots of a row's final beat are zero.  ``last`` goes on the
-final row and the final beat.
+final row and the final beat.  Every matrix sends exactly one ``nz`` frame: a
+matrix without non-zeros sends the *null beat* (all-zero data, ``last``), so
+that the hardware can always pair each matrix with its own frame.
 
 This module imports only NumPy and the standard library.
 """
@@ -50,7 +52,9 @@ class CSR:
     matrices can be built for tests); call :func:`validate`.
 
     row_ptr: ``nrows + 1`` integers; col_idx, values: ``NNZ`` entries each;
-    shape: ``(nrows, ncols)``.
+    shape: ``(nrows, ncols)``.  row_ptr and col_idx must be integer arrays
+    (empty ones of any dtype are accepted): anything else raises TypeError
+    naming the field rather than being truncated to int64.
     """
     row_ptr: np.ndarray
     col_idx: np.ndarray
@@ -58,8 +62,8 @@ class CSR:
     shape: tuple[int, int]
 
     def __post_init__(self):
-        object.__setattr__(self, "row_ptr", np.asarray(self.row_ptr, dtype=np.int64))
-        object.__setattr__(self, "col_idx", np.asarray(self.col_idx, dtype=np.int64))
+        object.__setattr__(self, "row_ptr", _index_array("row_ptr", self.row_ptr))
+        object.__setattr__(self, "col_idx", _index_array("col_idx", self.col_idx))
         object.__setattr__(self, "values", np.asarray(self.values))
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
 
@@ -74,6 +78,19 @@ class CSR:
     @property
     def ncols(self) -> int:
         return self.shape[1]
+
+
+def _index_array(name: str, arr) -> np.ndarray:
+    """``arr`` as int64, refusing what a cast would silently change."""
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        return arr.astype(np.int64)     # np.asarray([]) is float64: nothing to truncate
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"CSR {name} must be an integer array, not {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and int(arr.max()) >= 1 << 63:
+        k = int(np.argmax(arr >= np.uint64(1 << 63)))
+        raise ValueError(f"CSR {name}[{k}] = {arr[k]} does not fit in int64")
+    return arr.astype(np.int64)
 
 
 def from_dense(a) -> CSR:
@@ -97,7 +114,9 @@ def to_dense(csr: CSR) -> np.ndarray:
 
 def lookup(csr: CSR, i: int, j: int):
     """A[i, j] by the slides' row-range search: scan
-    ``col_idx[row_ptr[i]:row_ptr[i+1]]`` for ``j``; absent means 0."""
+    ``col_idx[row_ptr[i]:row_ptr[i+1]]`` for ``j``; absent means 0.  Duplicate
+    entries of ``(i, j)`` are summed in the values' dtype, exactly as
+    :func:`to_dense` does (and as :func:`spmv` accumulates them)."""
     validate(csr)
     nrows, ncols = csr.shape
     if not 0 <= i < nrows:
@@ -105,10 +124,8 @@ def lookup(csr: CSR, i: int, j: int):
     if not 0 <= j < ncols:
         raise ValueError(f"Column index {j} out of range for {ncols} columns")
     start, stop = csr.row_ptr[i], csr.row_ptr[i + 1]
-    hits = np.flatnonzero(csr.col_idx[start:stop] == j)
-    if hits.size == 0:
-        return csr.values.dtype.type(0)
-    return csr.values[start + hits[0]]
+    found = csr.values[start:stop][csr.col_idx[start:stop] == j]
+    return np.sum(found, dtype=csr.values.dtype)
 
 
 def validate(csr: CSR, *, sorted_cols: bool = False) -> None:
@@ -268,8 +285,9 @@ def _saturating_rows(prods: np.ndarray, rp: np.ndarray, acc_width: int, lanes: i
 @dataclass(frozen=True)
 class NZStreams:
     """Stream words for the hardware: ``rows`` (one row length per row, last
-    on the final one) and ``nz`` (packed beats, last on the final one; empty
-    when NNZ = 0)."""
+    on the final one) and ``nz`` (the matrix's one nz frame: packed beats,
+    last on the final one; the single null beat ``[0]`` when NNZ = 0).  Both
+    are empty only for a matrix with no rows, which is not sent at all."""
     rows: list[int]
     nz: list[int]
 
@@ -290,12 +308,22 @@ def to_streams(csr: CSR, *, value_width: int = 16, col_width: int = 16, row_widt
     Parameters: value_width in [1, 32]; col_width and row_width multiples of
     8 in [8, 32]; lanes >= 1 (slots per nz beat).  With ``check`` (default)
     the matrix must be valid and values must fit ``value_width``.
-    ``check=False`` packs malformed matrices for error tests: row lengths are
-    ``np.diff(row_ptr)`` in two's complement of ``row_width`` bits (so a
-    decreasing row_ptr gives a huge length), values need only fit their
-    byte-rounded field, and non-zeros beyond ``row_ptr[-1]`` follow the last
-    row's beats.  A number that no field can hold (e.g. a column >=
-    2**col_width) raises ValueError either way.
+
+    The ``nz`` list is always exactly one frame (``last`` on its final word):
+    the packed non-zeros, or the null beat ``[0]`` when NNZ = 0 (a valid
+    matrix whose rows are all empty).  A matrix with no rows gives two empty
+    lists: the row stream cannot carry it, so nothing is sent.
+
+    ``check=False`` packs malformed matrices for error tests, keeping that
+    frame structure: row lengths are ``np.diff(row_ptr)`` in two's complement
+    of ``row_width`` bits (so a decreasing row_ptr gives a huge length),
+    values need only fit their byte-rounded field, and the frame holds all
+    NNZ non-zeros whatever the rows announce (non-zeros beyond
+    ``row_ptr[-1]`` follow the last row's beats; NNZ = 0 still sends the null
+    beat even if rows announce non-zeros).  So a matrix announcing no
+    non-zeros but holding some sends them, and the block flags it.  A number
+    that no field can hold (e.g. a column >= 2**col_width), or non-zeros in
+    a matrix with no rows, raises ValueError either way.
     """
     vf, cf = nz_field_widths(value_width, col_width)
     lanes = _check_width("lanes", lanes, 1, 1 << 16)
@@ -315,8 +343,13 @@ def to_streams(csr: CSR, *, value_width: int = 16, col_width: int = 16, row_widt
         raise ValueError(f"col_idx[{k}] = {cols[k]} does not fit the {cf}-bit column field")
     vals = _check_signed("values", csr.values, vf) & ((1 << vf) - 1)
     nnz = vals.shape[0]
+    if csr.nrows == 0:
+        if nnz:
+            raise ValueError(f"A matrix with no rows cannot carry its {nnz} non-zeros: "
+                             f"the row stream has no empty frame")
+        return NZStreams([], [])
     if nnz == 0:
-        return NZStreams(rows, [])
+        return NZStreams(rows, [0])
     # Beats may exceed 64 bits, hence Python ints in object arrays.
     slots = cols.astype(object) << vf | vals.astype(object)
     # Row segments with pointers clipped and made monotone, so that malformed

@@ -12,11 +12,11 @@ member      dir  ``data``                             ``last``
                  sign-extended from ``x_width``       elements loaded sets ``ncols``
 ``row``     in   ``row_width`` bits: row length       on the matrix's final row
                  (non-zeros in the row), unsigned
-``nz``      in   ``lanes`` slots of ``VF+col_width``  on the matrix's final beat (required
-                 bits; slot k at bit ``k·(VF+col_      whenever the matrix announces any
-                 width)``: value in the low ``VF``     non-zero; none is sent otherwise)
-                 bits (signed, sign-extended from
-                 ``value_width``), col_idx above it
+``nz``      in   ``lanes`` slots of ``VF+col_width``  on the matrix's final beat: every
+                 bits; slot k at bit ``k·(VF+col_      matrix sends exactly one frame; one
+                 width)``: value in the low ``VF``     announcing no non-zeros sends the
+                 bits (signed, sign-extended from      *null beat* (all-zero data, ``last``
+                 ``value_width``), col_idx above it    high) as its frame
 ``y``       out  ``YF`` bits: one accumulator per     on the matrix's final row
                  row, sign-extended from ``acc_width``
 ``error``   out  1 bit, see "Bad input"
@@ -24,7 +24,9 @@ member      dir  ``data``                             ``last``
 ==========  ===  ===================================  =====================================
 
 A row's non-zeros fill ``ceil(length / lanes)`` beats; every row starts a new beat and the
-unused slots of its final beat are ignored.
+unused slots of its final beat are ignored.  The block consumes exactly one ``nz`` frame
+per matrix (up to and including its ``last``), whatever the rows announce, so a matrix's
+non-zeros can never be taken by its neighbours.
 
 x and matrices
 --------------
@@ -33,15 +35,21 @@ by every matrix until a new x is streamed; until the first x, ``ncols`` is 0 and
 row announcing non-zeros is flagged.  x is accepted only between matrices, and a pending
 x (``x.valid`` high when a matrix would start) goes first: the next matrix starts after
 x's ``last``.  So the driver offers x no later than the first row of the matrices that
-should use it.
+should use it.  With nothing stalled a reload between two matrices costs ``ncols + 1``
+cycles: x's first element is taken in the cycle after the previous matrix's final step,
+one element per cycle, and the next matrix's first row length in the cycle after x's
+``last``.
 
 Throughput and latency (nothing stalled)
 ----------------------------------------
 Every clock retires one row step: a beat of up to ``lanes`` non-zeros, or one empty row.
 The next row length is taken in the same clock as the current row's final step, so row
-boundaries and back-to-back matrices cost nothing.  A matrix whose first row length is
-accepted in cycle 0 delivers its final y (``last``) in cycle ``steps + LATENCY``, where
-``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty rows`` for ``lanes = 1``) and
+boundaries and back-to-back matrices cost nothing.  The null beat of a matrix without
+non-zeros is taken in its final row's step, so an all-empty matrix costs one cycle per
+row like any other (its final step waits for the null beat if ``nz`` is late).  A matrix
+whose first row length is accepted in cycle 0 delivers its final y (``last``) in cycle
+``steps + LATENCY``, where ``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty
+rows`` for ``lanes = 1``) and
 :attr:`CSRSpMV.latency` is 3 for ``lanes = 1`` (memory read, registered multiply,
 accumulate + output queue) and 4 for ``lanes > 1`` (plus a registered adder tree).
 Consecutive non-zeros of one row accumulate in a single-cycle register loop, so there is
@@ -63,10 +71,15 @@ Bad input (the matrix still yields exactly one ``y`` per announced row, then ``l
   difference arrives as a huge unsigned length) or a row beyond ``max_rows``: the row is
   taken as empty;
 * fewer non-zeros than announced (``nz.last`` inside a row, or a later row announcing
-  non-zeros after ``nz.last``): the rest of the matrix gets no more non-zeros, its rows
-  finish with what they have, one cycle each;
-* more non-zeros than announced (the matrix ends without ``nz.last``): the block drops
-  non-zeros up to and including the next ``nz.last``, then carries on;
+  non-zeros after ``nz.last``; this includes rows announcing non-zeros with NNZ = 0,
+  whose frame is the null beat, taken by the first such row as zeros at column 0): the
+  rest of the matrix gets no more non-zeros, its rows finish with what they have, one
+  cycle each;
+* more non-zeros than announced (the matrix's final row ends without ``nz.last``): the
+  block drops the surplus up to and including the frame's ``last``, then carries on;
+* a matrix announcing no non-zeros whose frame is anything but the single null beat
+  (non-zero data, or more beats): counted as more non-zeros than announced, the surplus
+  dropped through ``last``;
 * an x element beyond ``x_width`` bits (stored as 0) or more than ``max_cols`` elements
   (extra ones dropped, ``ncols = max_cols``): reported with every matrix using that x.
 
@@ -75,15 +88,16 @@ has had bad input up to and including that row (so at the ``last`` beat it cover
 whole matrix); between beats it holds the value of the last beat taken.  It is thus
 sticky from the first y offered after the problem until the first y of the next matrix
 (sampled with that y's transfer, like ``tdata``), and reset clears it.  A bad index never
-addresses memory, and as long as the framing holds the block never hangs and every
-later matrix is unaffected.
+addresses memory.
 
-Framing (cannot be checked, since ``nz`` has no frame for a matrix without non-zeros): a
-matrix that announces non-zeros sends at least one ``nz`` beat, ``last`` on its final
-one; a matrix announcing none sends none.  Break it and the matrices on either side pair
-up with the wrong non-zeros (usually flagged by the next count mismatch): surplus beats
-sent with an all-empty matrix go to the next matrix, and a matrix announcing non-zeros
-waits for a beat and takes the next matrix's.
+Whatever the row lengths and however long each ``nz`` frame (at least one beat, ``last``
+on its final one), every matrix pairs with its own frame: the block never hangs, never
+shifts a result into another matrix, and every later matrix is unaffected.  Since the
+null beat is also a legal beat of zeros at column 0, two malformed matrices look exactly
+like valid ones and are not flagged: all rows empty with a surplus of at most ``lanes``
+zeros at column 0 (they pack to the null beat), and NNZ = 0 with a single row announcing
+at most ``lanes`` non-zeros (which the null beat satisfies).  Both give y = 0 in every
+row, which is what those zeros give.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -283,13 +297,17 @@ class CSRSpMV(wiring.Component):
         cur_final = Signal()   # ... and it is the matrix's final row
         rem = Signal(range(self.max_cols + 1))   # its non-zeros still to come
         nz_done = Signal()     # this matrix's nz.last has been taken
-        announced = Signal()   # some row of this matrix announced non-zeros
+        announced = Signal()   # some row of this matrix so far announced non-zeros
         err_in = Signal()      # this matrix has had bad input so far
         rows_seen = Signal(range(self.max_rows + 1))
         credits = Signal(range(OUT_DEPTH + 1), init=OUT_DEPTH)   # unreserved y entries
         credit_ok = credits.any()
 
-        nz_needed = cur_valid & rem.any() & ~nz_done
+        # A matrix announcing no non-zeros still sends one nz frame, the null beat.  Its
+        # final row's step waits for that beat and takes it (a step with no active lane),
+        # so the frame costs no cycle of its own and is checked before the last y leaves.
+        null_wait = cur_valid & cur_final & ~announced & ~nz_done
+        nz_needed = (cur_valid & rem.any() & ~nz_done) | null_wait
         m.d.comb += nz.ready.eq(drain | (nz_needed & credit_ok))
         nz_take = nz.valid & nz.ready & ~drain
         nz_last = nz.payload.last
@@ -308,12 +326,16 @@ class CSRSpMV(wiring.Component):
             lane_bad.append(active & ~(col_ok & val_ok))
             m.d.comb += x_rd[k].addr.eq(Mux(active & col_ok, col, 0))
 
-        empty_step = cur_valid & (~rem.any() | nz_done) & credit_ok
+        empty_step = cur_valid & (~rem.any() | nz_done) & ~null_wait & credit_ok
         row_ends = empty_step | (nz_take & (beat_final | nz_last))
         issue = empty_step | nz_take
         nz_done_now = nz_done | (nz_take & nz_last)
-        need_drain = row_ends & cur_final & announced & ~nz_done_now
-        err_now = err_in | (nz_take & (Cat(*lane_bad).any() | early_last)) | need_drain
+        # Every matrix consumes exactly its own nz frame: one still open when the final
+        # row ends has surplus beats (or a null frame longer than one beat); drop them.
+        need_drain = row_ends & cur_final & ~nz_done_now
+        null_bad = nz_take & null_wait & nz.payload.data.any()
+        err_now = (err_in | (nz_take & (Cat(*lane_bad).any() | early_last)) | null_bad
+                   | need_drain)
 
         # A row length is taken when the current row is done or ending now, so rows and
         # matrices follow each other without a gap; a pending x goes before a new matrix.

@@ -1,18 +1,21 @@
 """cocotb bench of ``csr_spmv``: y = A·x from CSR streams, checked against golden.csr.
 
 The same tests run on every build in :mod:`tb.benches` (wrap / saturate, 1 or 4 lanes);
-they read the build's parameters, so the golden model is always asked the same question
-as the hardware.  Without stalls each test asserts the cycle bound of README:
-Σ max(1, ceil(row length / lanes)) + 1 + pipeline latency, i.e. NNZ + empty rows + 4 for
-one lane, for a whole train of back-to-back matrices.
+they read the build's parameters (value widths included), so the golden model is always
+asked the same question as the hardware.  Without stalls each test asserts the cycle
+bound of README: Σ max(1, ceil(row length / lanes)) + 1 + pipeline latency, i.e. NNZ +
+empty rows + 4 for one lane, for every train of back-to-back matrices sharing one x, and
+that each x reload between trains costs exactly ncols + 1 cycles.  Every wait on the DUT
+is bounded, so a hang fails the test instead of the regression.
 """
 
 import cocotb
 import numpy as np
+from cocotb.triggers import SimTimeoutError, with_timeout
 
 from golden.csr import CSR, NZStreams, from_dense, row_lengths, spmv, to_signed, to_streams
 from hw.blocks import get_block
-from hw.csr_spmv import matrix_cycles
+from hw.csr_spmv import matrix_cycles, pipeline_latency
 
 from .axis import Beat
 from .bench import block_params, start, test_name
@@ -27,9 +30,11 @@ def build_params():
 
 
 def random_matrix(rng, shape, density, width):
+    """Non-zeros uniform over the ``width``-bit signed range without 0 (for width 1 that
+    leaves only -1), at the given density."""
     lo, hi = -(1 << (width - 1)), 1 << (width - 1)
-    a = rng.integers(lo, hi, shape)
-    a[a == 0] = 1
+    a = rng.integers(lo, hi - 1, shape)
+    a[a >= 0] += 1
     a[rng.random(shape) >= density] = 0
     return a
 
@@ -49,9 +54,24 @@ class SpMVDriver:
         self.row = env.source("s_axis_row", pause)
         self.nz = env.source("s_axis_nz", pause)
         self.y = env.sink("m_axis_y", pause, side=("error",))
-        self.matrices = []        # (label, nrows, expected y or None, malformed, row lengths)
+        self.matrices = []        # (label, nrows, expected y, malformed, row lengths, ncols, x#)
+        self.x_loads = []         # ncols of each x load, in order
         self.x_now = None
         self.stall = stall
+
+    def budget(self):
+        """Cycles everything sent so far may take, generously: 20× the no-stall figure."""
+        lengths = [n for m in self.matrices for n in m[4]]
+        ideal = matrix_cycles(np.clip(lengths, 0, None), self.p["lanes"]) if lengths else 0
+        return 20 * (ideal + sum(n + 1 for n in self.x_loads)) + 2000
+
+    async def bounded(self, wait, what):
+        """Await ``wait`` (a coroutine), failing after :meth:`budget` cycles."""
+        cycles = self.budget()
+        try:
+            await with_timeout(wait, cycles * self.env.period, "step")
+        except SimTimeoutError:
+            raise AssertionError(f"{what} not done after {cycles} cycles: the DUT hangs") from None
 
     async def load_x(self, x):
         """Stream a new x between matrices.
@@ -62,12 +82,13 @@ class SpMVDriver:
         first beat would otherwise let them start on the old x).  Without pauses x and
         the first row arrive together, which checks that a pending x goes first.
         """
-        await self.row.wait_idle()
+        await self.bounded(self.row.wait_idle(), "rows before an x load")
         mask = (1 << len(self.x.tdata)) - 1
         self.x.send(Beat(int(v) & mask, i == len(x) - 1) for i, v in enumerate(x))
         self.x_now = np.asarray(x)
+        self.x_loads.append(len(x))
         if self.stall:
-            await self.x.wait_idle()
+            await self.bounded(self.x.wait_idle(), "x load")
 
     def send(self, label, csr, *, malformed=False, streams=None):
         p = self.p
@@ -81,17 +102,56 @@ class SpMVDriver:
         want = None if malformed else spmv(
             csr, self.x_now, value_width=p["value_width"], x_width=p["x_width"],
             acc_width=p["acc_width"], overflow=p["overflow"], lanes=p["lanes"])
-        self.matrices.append((label, len(rows), want, malformed, row_lengths(csr), csr.ncols))
+        self.matrices.append((label, len(rows), want, malformed, row_lengths(csr), csr.ncols,
+                              len(self.x_loads) - 1))
+
+    def steps(self, lengths):
+        lanes = self.p["lanes"]
+        return int(sum(max(1, -(-int(n) // lanes)) for n in lengths))
+
+    def check_trains(self, sb):
+        """No stalls: each train of matrices sharing an x, from its first row transfer to
+        its last y, takes exactly Σ steps + 1 + latency cycles (x loads excluded), and each
+        x reload costs exactly ncols + 1 cycles: x's first element is taken in the cycle
+        after the previous matrix's final step (its last y minus the latency), and the
+        next matrix's first row in the cycle after x's last element.  Returns the whole
+        run's cycle figure (None if some x went unused, whose cost is not modelled)."""
+        latency = pipeline_latency(self.p["lanes"])
+        row_at = np.cumsum([0] + [m[1] for m in self.matrices])
+        x_at = np.cumsum([0] + self.x_loads)
+        total, prev_final, whole = 0, None, True
+        for g, ncols in enumerate(self.x_loads):
+            idx = [i for i, m in enumerate(self.matrices) if m[6] == g]
+            if not idx:               # x replaced before any matrix used it: no figure
+                prev_final, whole = None, False
+                continue
+            first = self.row.sent[row_at[idx[0]]].cycle
+            last = self.y.beats[row_at[idx[-1] + 1] - 1].cycle
+            steps = sum(self.steps(self.matrices[i][4]) for i in idx)
+            sb.equal(f"x #{g} train: cycles, first row to last y", last - first + 1,
+                     steps + 1 + latency)
+            total += steps
+            if prev_final is not None:
+                x_first, x_last = (self.x.sent[x_at[g]].cycle,
+                                   self.x.sent[x_at[g + 1] - 1].cycle)
+                sb.equal(f"x #{g} reload: x[0] after the final step", x_first - prev_final, 1)
+                sb.equal(f"x #{g} reload: first row after x's last", first - x_last, 1)
+                sb.equal(f"x #{g} reload cost (ncols + 1 = {ncols + 1})", first - prev_final,
+                         ncols + 1)
+                total += ncols + 1
+            prev_final = last - latency
+        return total + 1 + latency if whole else None
 
     async def check(self, sb, *, stall):
-        """Wait for every y, compare them, and report cycles (bound when not stalled)."""
+        """Wait (bounded) for every y, compare them, and report cycles (with the bound when
+        not stalled and every matrix is valid)."""
         total = sum(m[1] for m in self.matrices)
-        await self.y.wait_for(total)
+        await self.y.wait_for(total, within=self.budget())
         await self.env.cycles(10)
         sb.equal("y count", len(self.y.beats), total)
         yf = len(self.y.tdata)
         at = 0
-        for label, nrows, want, malformed, _, _ in self.matrices:
+        for label, nrows, want, malformed, *_ in self.matrices:
             beats = self.y.beats[at:at + nrows]
             at += nrows
             sb.compare(f"{label}: tlast", [b.last for b in beats], [0] * (nrows - 1) + [1])
@@ -101,18 +161,17 @@ class SpMVDriver:
             else:
                 sb.compare(f"{label}: y", got, want)
                 sb.compare(f"{label}: error", [b.side["error"] for b in beats], [0] * nrows)
-        sb.summary()
         valid = [m for m in self.matrices if not m[3]]
+        bound = None if stall or len(valid) != len(self.matrices) else self.check_trains(sb)
+        sb.summary()
         nnz = sum(int(np.sum(m[4])) for m in valid)
         lengths = np.concatenate([m[4] for m in self.matrices])
-        bound = None if stall or len(valid) != len(self.matrices) else \
-            matrix_cycles(lengths, self.p["lanes"])
         dense = sum(m[1] * m[5] for m in valid)       # row-by-row dense baseline, cycles
         return self.env.report(
             elements=nnz, first=self.row.sent[0], last=self.y.beats[-1], bound=bound,
             matrices=len(self.matrices), rows=int(len(lengths)),
             empty_rows=int(np.sum(lengths == 0)), lanes=self.p["lanes"],
-            steps=int(sum(max(1, -(-int(n) // self.p["lanes"])) for n in lengths)),
+            steps=self.steps(lengths), x_loads=len(self.x_loads),
             dense_cycles=dense)
 
 
@@ -159,8 +218,8 @@ async def spmv_shapes(dut, stall):
         await drv.load_x(random_x(rng, ncols, xw))
         for label, a in mats:
             drv.send(f"{label} {a.shape}", from_dense(a))
-    # x reloads wait for the previous matrices: the cycle bound does not apply to the train.
-    await drv.check(sb, stall=True)
+    # Without stalls: the bound per x train, and the reload cost between trains.
+    await drv.check(sb, stall=stall)
 
 
 @cocotb.test()
@@ -200,25 +259,32 @@ async def spmv_x_reuse(dut, stall):
         await drv.load_x(random_x(rng, 24, p["x_width"]))
         for k, a in enumerate(mats):
             drv.send(f"x #{x_round}, matrix {k}", a)
-    await drv.check(sb, stall=True)
+    await drv.check(sb, stall=stall)
 
 
 @cocotb.test()
 @cocotb.parametrize(stall=[False, True])
 async def spmv_pruned_weights(dut, stall):
-    """Weights from pruning/: magnitude and 2:4 pruned, quantised to the value width."""
+    """Weights from pruning/: magnitude and 2:4 pruned, quantised to the value width (int16
+    or int8; below 8 bits int8 clipped to the value range, which keeps the pattern)."""
     from pruning.api import prune
     from pruning.quant import quantize
 
     env, drv, sb = await begin(dut, test_name("spmv_pruned_weights", stall=stall), stall)
     p, rng = drv.p, env.rng
     w = rng.normal(size=(48, 64))
-    bits = 16 if p["value_width"] >= 16 else 8
+    vw = p["value_width"]
+    bits = 16 if vw >= 16 else 8
     await drv.load_x(random_x(rng, 64, min(p["x_width"], 8)))
     for label, result in (("magnitude 90%", prune({"w": w}, 0.9)),
                           ("2:4", prune({"w": w}, 0.5, nm="2:4"))):
         q = quantize(result.weights["w"], bits=bits, per="row")
-        drv.send(f"{label}, int{q.bits} per-row", from_dense(q.q))
+        a, how = q.q, f"int{q.bits}"
+        if vw < bits:
+            a = np.clip(a.astype(np.int64), -(1 << (vw - 1)), (1 << (vw - 1)) - 1)
+            how += f" clipped to {vw} bits"
+            dut._log.info("value_width %d < 8: %s weights clipped to the value range", vw, label)
+        drv.send(f"{label}, {how} per-row", from_dense(a))
     await drv.check(sb, stall=stall)
 
 
@@ -248,6 +314,11 @@ def malformed_matrices(ncols):
                                               (2, ncols))),
         ("row longer than ncols", CSR([0, ncols + 1, ncols + 1], list(range(ncols)) + [0],
                                       [1] * (ncols + 1), (2, ncols))),
+        # Framing: to_streams sends the null beat for NNZ = 0 and the surplus otherwise;
+        # the block must take exactly this matrix's frame, never the next one's.
+        ("NNZ = 0, rows announce non-zeros", CSR([0, 2, 3], [], [], (2, ncols))),
+        ("NNZ = 0, decreasing row_ptr", CSR([0, 0, -1], [], [], (2, ncols))),
+        ("all rows empty, surplus non-zeros", CSR([0, 0, 0], [1, 2], [5, 6], (2, ncols))),
     ]
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from golden.csr import (CSR, from_dense, lookup, nz_field_widths, row_lengths, spmv,
-                        storage_words, to_dense, to_signed, to_streams, validate)
+from golden.csr import (CSR, NZStreams, from_dense, lookup, nz_field_widths, row_lengths,
+                        spmv, storage_words, to_dense, to_signed, to_streams, validate)
 
 SLIDES = np.array([[0, 0, 3, 0, 4],
                    [0, 0, 0, 0, 0],
@@ -53,6 +53,41 @@ def test_slides_example_exact():
     assert lookup(c, 2, 3) == 7
     assert lookup(c, 1, 2) == 0
     assert lookup(c, 3, 4) == 6 and lookup(c, 3, 0) == 0
+
+
+def test_lookup_sums_duplicates_like_to_dense():
+    c = CSR([0, 3, 4], [1, 3, 1, 1], [5, 2, -7, 9], (2, 4))
+    assert lookup(c, 0, 1) == -2 and lookup(c, 0, 3) == 2 and lookup(c, 1, 1) == 9
+    assert lookup(c, 1, 0) == 0
+    assert [[lookup(c, i, j) for j in range(4)] for i in range(2)] == to_dense(c).tolist()
+    assert spmv(c, np.array([0, 1, 0, 0])).tolist() == [-2, 9]
+    f = CSR([0, 2], [0, 0], np.array([0.5, 0.25]), (1, 1))
+    assert lookup(f, 0, 0) == 0.75 and lookup(f, 0, 0).dtype == np.float64
+
+
+@pytest.mark.parametrize("field, value, exc, message", [
+    ("row_ptr", [0.0, 1.7], TypeError, "CSR row_ptr must be an integer array, not float64"),
+    ("row_ptr", [0.0, 1.0], TypeError, "CSR row_ptr must be an integer array, not float64"),
+    ("col_idx", np.array([1.0]), TypeError, "CSR col_idx must be an integer array, not float64"),
+    ("row_ptr", [False, True], TypeError, "CSR row_ptr must be an integer array, not bool"),
+    ("col_idx", ["1"], TypeError, "CSR col_idx must be an integer array, not <U1"),
+    ("col_idx", np.array([1 << 63], dtype=np.uint64), ValueError,
+     r"CSR col_idx\[0\] = 9223372036854775808 does not fit in int64"),
+])
+def test_index_arrays_must_be_integers(field, value, exc, message):
+    """No silent truncation (1.7 -> 1) or wrap-around when the arrays become int64."""
+    args = dict(row_ptr=[0, 1], col_idx=[1], values=[3], shape=(1, 2))
+    args[field] = value
+    with pytest.raises(exc, match=message):
+        CSR(**args)
+
+
+def test_index_arrays_accept_integer_dtypes_and_empty_lists():
+    c = CSR(np.array([0, 1], dtype=np.uint8), np.array([1], dtype=np.int16), [3], (1, 2))
+    assert c.row_ptr.dtype == c.col_idx.dtype == np.int64 and c.col_idx.tolist() == [1]
+    e = CSR([0, 0], [], [], (1, 2))
+    assert e.col_idx.dtype == np.int64 and e.nnz == 0
+    validate(e)
 
 
 def test_lookup_rejects_out_of_range():
@@ -160,7 +195,9 @@ def test_empty_cases():
     assert spmv(from_dense(np.zeros((3, 4), dtype=int)), x, overflow="saturate").tolist() == [0, 0, 0]
     assert spmv(from_dense(np.zeros((0, 4), dtype=int)), x).tolist() == []
     s = to_streams(from_dense(np.zeros((3, 4), dtype=int)))
-    assert s.rows == [0, 0, 0] and s.nz == []
+    assert s.rows == [0, 0, 0] and s.nz == [0]          # the null beat
+    assert to_streams(from_dense(np.zeros((3, 4), dtype=int)), lanes=4).nz == [0]
+    assert to_streams(from_dense(np.zeros((0, 4), dtype=int))) == NZStreams([], [])
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
@@ -209,6 +246,8 @@ def test_to_streams_packing(mx, lanes, value_width):
             got += unpack(next(beats), vf, cf, lanes)
         assert got[:n] == [(j, a[i, j]) for j in np.flatnonzero(a[i])]
         assert got[n:] == [(0, 0)] * (len(got) - n)
+    if c.nnz == 0 and c.nrows:
+        assert next(beats) == 0                 # the null beat is the whole frame
     assert next(beats, None) is None
 
 
@@ -217,6 +256,35 @@ def test_to_streams_slides_words():
     assert s.nz == [2 << 16 | 3, 4 << 16 | 4, 0 << 16 | 5, 3 << 16 | 7, 1 << 16 | 8, 4 << 16 | 6]
     s = to_streams(from_dense(-SLIDES), value_width=5, col_width=8)
     assert s.nz[0] == 2 << 8 | (-3 & 0xFF)
+
+
+def _frame(csr, **kw):
+    """The non-zeros of a frame as (col, value) pairs, slot by slot (lanes from kw)."""
+    vf, cf = nz_field_widths(kw.get("value_width", 16))
+    s = to_streams(csr, check=False, **kw)
+    return s, [p for w in s.nz for p in unpack(w, vf, cf, kw.get("lanes", 1))]
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_to_streams_malformed_keeps_one_frame_per_matrix(lanes):
+    """check=False: the frame is exactly the packed non-zeros, or the null beat when
+    NNZ = 0, whatever the rows announce."""
+    # NNZ = 0 while rows announce non-zeros (also via a decreasing row_ptr): null beat.
+    for bad in (CSR([0, 2], [], [], (1, 5)), CSR([0, 0, -1], [], [], (2, 5))):
+        assert to_streams(bad, check=False, lanes=lanes).nz == [0]
+    # All rows empty but NNZ > 0: the surplus is sent (and the block flags it).
+    s, pairs = _frame(CSR([0, 0], [3, 4], [9, -1], (1, 5)), lanes=lanes)
+    assert s.rows == [0] and len(s.nz) == -(-2 // lanes)
+    assert pairs[:2] == [(3, 9), (4, -1)] and s.nz != [0]
+    # Row pointers past NNZ, before 0, or decreasing: every non-zero still sent, once.
+    for bad in (CSR([0, 5, 6], [0, 1, 2], [1, 2, 3], (2, 5)),
+                CSR([2, 3, 3], [0, 1, 2, 3], [1, 2, 3, 4], (2, 5)),
+                CSR([0, 3, 1, 4], [0, 1, 2, 3], [1, 2, 3, 4], (3, 5))):
+        s, pairs = _frame(bad, lanes=lanes)
+        sent = [p for p in pairs if p != (0, 0)]
+        assert sorted(sent) == sorted(zip(bad.col_idx.tolist(), bad.values.tolist()))
+    with pytest.raises(ValueError, match="no rows cannot carry its 1 non-zeros"):
+        to_streams(CSR([1], [0], [1], (0, 5)), check=False)
 
 
 def test_to_streams_malformed_packing():

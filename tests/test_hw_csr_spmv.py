@@ -3,7 +3,9 @@
 Every test drives the block through its three input streams (with optional random
 pauses) and drains ``y`` (with optional random backpressure), then compares each y with
 :func:`golden.csr.spmv`, checks one y per announced row with ``last`` on the final one,
-the ``error`` flag at every beat, and, where nothing stalls, the exact cycle count.
+the ``error`` flag at every beat, and, where nothing stalls, the exact cycle count.  After
+the last y the block must go idle with every row and nz beat taken, so a matrix that
+consumed too few or too many nz beats fails even when its results look right.
 """
 import random
 
@@ -46,7 +48,7 @@ def mat_job(csr, **kw):
 
 
 def simulate(dut, jobs, *, seed=0, pause=0.0, ready=1.0, max_cycles=4000, trace=None,
-             x_race=False):
+             x_race=False, nz_delay=0):
     """Run ``jobs`` (("x", words) / ("mat", rows, nz) / ("gap", cycles), in order).
 
     Returns (ys, starts): ys is a list of (y, last, error, cycle) per y transfer; starts
@@ -54,13 +56,16 @@ def simulate(dut, jobs, *, seed=0, pause=0.0, ready=1.0, max_cycles=4000, trace=
     rows of the matrices before it are sent, a matrix once the x before it is sent and
     any gap before it has passed (with ``x_race``, as soon as that x is first offered,
     so both compete).  ``ready`` is a probability, or a function of the number of ys
-    taken so far; ``trace`` (a list) receives (valid, error, busy) per cycle.
+    taken so far; ``trace`` (a list) receives (valid, error, busy) per cycle.  ``nz``
+    starts ``nz_delay`` cycles late.  After the last y the block must go idle (``busy``
+    low) with every row and nz beat taken: each matrix consumed exactly its own frame.
     """
     rng = random.Random(seed)
     h = _Harness(dut)
     mats = [j for j in jobs if j[0] == "mat"]
     n_ys = sum(len(j[1]) for j in mats)
-    state = {"mats_sent": 0, "x_sent": 0, "x_offered": 0}
+    state = {"mats_sent": 0, "x_sent": 0, "x_offered": 0,
+             "nz_left": sum(len(j[2]) for j in mats)}
     x_plan, seen = [], 0   # (matrices before this x, words)
     gaps = [0] * (len(mats) + 1)   # idle cycles before each matrix
     for job in jobs:
@@ -104,9 +109,12 @@ def simulate(dut, jobs, *, seed=0, pause=0.0, ready=1.0, max_cycles=4000, trace=
             state["mats_sent"] += 1
 
     async def nz_driver(ctx):
+        for _ in range(nz_delay):
+            await ctx.tick()
         for _, _, nz in mats:
             for data, last in nz:
                 await put(ctx, dut.nz, data, last)
+                state["nz_left"] -= 1
 
     async def collector(ctx):
         while len(ys) < n_ys:
@@ -121,9 +129,15 @@ def simulate(dut, jobs, *, seed=0, pause=0.0, ready=1.0, max_cycles=4000, trace=
             if cycle > max_cycles:
                 raise AssertionError(f"hang: {len(ys)} of {n_ys} y after {cycle} cycles")
         ctx.set(dut.y.ready, 0)
-        for _ in range(3):    # nothing may follow the expected ys
-            _, _, valid = await ctx.tick().sample(dut.y.valid)
+        for k in range(300):    # nothing may follow the expected ys; the block goes idle
+            _, _, valid, busy = await ctx.tick().sample(dut.y.valid, dut.busy)
             assert not valid, "a y beyond the announced rows"
+            if k >= 3 and not busy and not state["nz_left"] and state["mats_sent"] == len(mats):
+                break
+        else:
+            raise AssertionError(f"not idle after the last y: busy {busy}, {state['nz_left']} "
+                                 f"nz beats left, rows of {state['mats_sent']} of {len(mats)} "
+                                 f"matrices sent")
 
     sim = Simulator(h)
     sim.add_clock(1e-6)
@@ -225,7 +239,7 @@ def test_saturation_happens_per_step():
 
 
 def test_empty_matrix_all_empty_rows_and_cycles():
-    """NNZ = 0: every y is 0, each empty row costs one cycle, no nz is needed."""
+    """NNZ = 0: every y is 0, each empty row costs one cycle, the null beat none."""
     dut = CSRSpMV(max_rows=16, max_cols=4)
     x = np.array([1, 2, 3, 4])
     one = from_dense(np.zeros((1, 4), dtype=int))
@@ -292,6 +306,25 @@ def test_x_reuse_and_reload_between_matrices(x_race):
     g = split(ys, [4, 4, 2, 4])
     for group, exp in zip(g, [spmv(c, x1), spmv(c, x1), spmv(c2, x2), spmv(c, x1)]):
         check_good(group, exp)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_x_reload_costs_ncols_plus_one(lanes):
+    """With x offered as soon as the rows before it are sent, the next matrix starts
+    ncols + 1 cycles after the previous matrix's final step (back to back: 0)."""
+    dut = CSRSpMV(lanes=lanes, max_rows=8, max_cols=8)
+    for n in (1, 5, 8):
+        x1, x2 = np.arange(1, n + 1), np.arange(n, 0, -1) * 3
+        a = from_dense(np.ones((3, n), dtype=int))
+        b = from_dense(np.array([[2] * n, [0] * n, [0] * (n - 1) + [-1]]))   # ends in a 1
+        a_steps, b_steps = 3 * -(-n // lanes), -(-n // lanes) + 2
+        jobs = [x_job(x1), mat_job(a, lanes=lanes), mat_job(b, lanes=lanes), x_job(x2),
+                mat_job(a, lanes=lanes)]
+        ys, starts = simulate(dut, jobs, x_race=True)
+        for m, xv, g in zip((a, b, a), (x1, x1, x2), split(ys, [3, 3, 3])):
+            check_good(g, spmv(m, xv, lanes=lanes))
+        assert starts[1] - starts[0] == a_steps
+        assert starts[2] - starts[1] == b_steps + n + 1, f"ncols {n}"
 
 
 # ------------------------------------------------------------------ bad input
@@ -430,64 +463,265 @@ def test_error_holds_after_last_until_next_matrix():
     assert trace[-1][1] == 0
 
 
-@st.composite
-def garbled_matrices(draw):
-    """Row lengths and nz beats with random defects (or none): lengths beyond ncols,
-    too many rows, beat counts off by some, columns and values out of range.  Framing
-    is kept: a matrix announcing non-zeros sends at least one beat, last on the final."""
-    lanes = draw(st.sampled_from([1, 4]))
-    ncols = draw(st.integers(1, 6))
-    n_rows = draw(st.integers(1, 7))
-    rows = [draw(st.one_of(st.integers(0, ncols), st.integers(0, ncols),
-                           st.sampled_from([ncols + 1, 0xFFFF]))) for _ in range(n_rows)]
-    expected = sum(-(-n // lanes) for n in rows if n <= ncols)
-    n_beats = draw(st.one_of(st.just(expected), st.integers(max(expected - 2, 1), expected + 2)))
-    n_beats = max(n_beats, 1) if any(rows) else 0
-    col = st.one_of(st.integers(0, ncols - 1), st.integers(0, ncols - 1), st.integers(ncols, 0xFFFF))
-    val = st.one_of(st.integers(-2048, 2047), st.integers(-2048, 2047), st.sampled_from([2048, -2049]))
-    beats = [[(draw(col), draw(val)) for _ in range(lanes)] for _ in range(n_beats)]
-    return lanes, ncols, rows, beats
+# ------------------------------------------------ framing: one nz frame per matrix
 
 
-def _expected_if_wellformed(lanes, ncols, max_rows, rows, beats, x):
-    """The golden y when the streams are a valid matrix, else None."""
+def _fits(v, width):
+    return -(1 << (width - 1)) <= v < 1 << (width - 1)
+
+
+def stream_model(jobs, *, lanes, value_width, x_width, acc_width, overflow, max_rows,
+                 max_cols, col_width=16):
+    """What the block must answer to arbitrary streams, per the module docstring's rules:
+    a list of (y, last, error) per row of every matrix.  Each matrix reads only its own
+    nz frame, and the model checks that it reads that frame exactly to its end."""
+    vf, xf = -(-value_width // 8) * 8, -(-x_width // 8) * 8
+    slot_w = vf + col_width
+    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+    ncols, xmem, x_bad, out = 0, [], False, []
+    for job in jobs:
+        if job[0] == "x":
+            vals = [to_signed(d, xf) for d, _ in job[1]]
+            x_bad = len(vals) > max_cols or not all(_fits(v, x_width) for v in vals)
+            xmem = [v if _fits(v, x_width) else 0 for v in vals[:max_cols]]
+            ncols = len(xmem)
+            continue
+        if job[0] != "mat":
+            continue
+        rows, beats = [r for r, _ in job[1]], list(job[2])
+        assert beats and beats[-1][1] and not any(l for _, l in beats[:-1]), "one frame"
+        pos, err, nz_done, announced = 0, x_bad, False, False
+        for i, length in enumerate(rows):
+            final = i == len(rows) - 1
+            row_bad = length > ncols or i >= max_rows or (i > 0 and nz_done and length > 0)
+            announced |= length > 0
+            err |= row_bad
+            rem, acc = (0 if row_bad else length), 0
+            while rem > 0 and not nz_done:
+                word, last = beats[pos]
+                pos += 1
+                step = 0
+                for k in range(min(lanes, rem)):
+                    slot = word >> (k * slot_w) & ((1 << slot_w) - 1)
+                    val, col = to_signed(slot, vf), slot >> vf
+                    if col < ncols and _fits(val, value_width):
+                        step += val * xmem[col]
+                    else:
+                        err = True
+                acc = to_signed(acc + step, acc_width) if overflow == "wrap" else \
+                    min(max(acc + step, lo), hi)
+                if last:
+                    nz_done = True
+                    err |= rem > lanes
+                rem -= lanes
+            if final and not announced and not nz_done:    # the null beat
+                word, last = beats[pos]
+                pos += 1
+                err |= word != 0
+                nz_done = last
+            if final and not nz_done:                       # surplus: drained
+                err = True
+                pos = len(beats)
+            out.append((acc, int(final), int(err)))
+        assert pos == len(beats), "a matrix must consume exactly its own frame"
+    return out
+
+
+def _expected_if_wellformed(lanes, ncols, max_rows, rows, beats, x, **kw):
+    """The golden y when a matrix's streams are a valid matrix (under the null-beat rule),
+    else None."""
     if len(rows) > max_rows or any(n > ncols for n in rows):
         return None
+    if not any(rows):
+        return [0] * len(rows) if beats == [0] else None
     if len(beats) != sum(-(-n // lanes) for n in rows):
         return None
     cols, vals, it = [], [], iter(beats)
     for n in rows:
         for b in range(-(-n // lanes)):
-            for c, v in next(it)[:min(lanes, n - b * lanes)]:
-                cols.append(c)
-                vals.append(v)
-    if any(c >= ncols for c in cols) or any(not -2048 <= v < 2048 for v in vals):
+            word = next(it)
+            for k in range(min(lanes, n - b * lanes)):
+                slot = word >> (32 * k) & 0xFFFFFFFF
+                cols.append(slot >> 16)
+                vals.append(to_signed(slot, 16))
+    if any(c >= ncols for c in cols) or not all(_fits(v, kw["value_width"]) for v in vals):
         return None
-    m = CSR(np.concatenate(([0], np.cumsum(rows))), cols, np.array(vals, dtype=np.int64), (len(rows), ncols))
-    return spmv(m, x, value_width=12, lanes=lanes)
+    m = CSR(np.concatenate(([0], np.cumsum(rows))), cols, np.array(vals, dtype=np.int64),
+            (len(rows), ncols))
+    return spmv(m, x, lanes=lanes, **kw).tolist()
 
 
-@settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
-@given(garbled_matrices(), st.integers(0, 2**16))
-def test_garbled_streams_never_hang_and_recover(case, seed):
-    """Any defect: one y per announced row, last on the final one, error at last, no
-    hang, and the following good matrix is exact.  A clean draw must be exact too."""
-    lanes, ncols, rows, beats = case
-    max_rows = 6
-    dut = CSRSpMV(value_width=12, lanes=lanes, max_rows=max_rows, max_cols=8)
-    x = np.arange(1, ncols + 1) * np.where(np.arange(ncols) % 2, -3, 5)
-    slot = lambda c, v: c << 16 | (v & 0xFFFF)
-    words = [sum(slot(c, v) << (32 * k) for k, (c, v) in enumerate(b)) for b in beats]
-    good = from_dense(np.array([[0, 3, 0, 0, 0, 1][:ncols], [2, 0, 0, 0, 0, 0][:ncols]]))
-    jobs = [x_job(x), ("mat", framed(rows), framed(words)), mat_job(good, value_width=12, lanes=lanes)]
-    ys, _ = simulate(dut, jobs, seed=seed, pause=0.2, ready=0.7, max_cycles=600)
-    garbled, ok = split(ys, [len(rows), 2])
-    expected = _expected_if_wellformed(lanes, ncols, max_rows, rows, beats, x)
-    if expected is None:
-        check_bad(garbled)
-    else:
-        check_good(garbled, expected)
-    check_good(ok, spmv(good, x, value_width=12, lanes=lanes))
+GARBAGE_KW = dict(value_width=12, x_width=8, acc_width=20)
+
+
+@st.composite
+def framed_sequences(draw):
+    """x, then 3 to 6 matrices alternating freely between valid ones (golden packing) and
+    garbage: any row lengths (empty, in range, beyond ncols, 0xFFFF, too many rows) with
+    an nz frame of any length >= 1 beat, its beats null, in range or out of range.  The
+    sequence always ends with a valid matrix."""
+    lanes = draw(st.sampled_from([1, 2, 4]))
+    overflow = draw(st.sampled_from(["wrap", "saturate"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    ncols = draw(st.integers(1, 8))
+    kinds = draw(st.lists(st.sampled_from(["valid", "garbage", "garbage"]), min_size=2,
+                          max_size=5)) + ["valid"]
+    mats = []
+    for kind in kinds:
+        if kind == "valid":
+            a = rng.integers(-2048, 2048, size=(draw(st.integers(1, 6)), ncols))
+            a *= rng.random(a.shape) < draw(st.sampled_from([0.0, 0.3, 1.0]))
+            mats.append(("valid", from_dense(a)))
+            continue
+        n_rows = draw(st.integers(1, 8))                  # max_rows is 6
+        if draw(st.booleans()):
+            rows = [0] * n_rows                           # announces none
+        else:
+            rows = [draw(st.sampled_from([0, 0, 1, ncols, ncols + 1, 0xFFFF,
+                                          int(rng.integers(0, ncols + 1))]))
+                    for _ in range(n_rows)]
+        need = max(1, sum(-(-n // lanes) for n in rows if n <= ncols))
+        n_beats = draw(st.sampled_from([need, need, 1, need + 1, max(1, need - 1),
+                                        need + 3]))
+        null_p = draw(st.sampled_from([0.0, 0.5, 1.0]))
+        beats = []
+        for _ in range(n_beats):
+            if rng.random() < null_p:
+                beats.append(0)
+                continue
+            word = 0
+            for k in range(lanes):
+                col = int(rng.integers(0, ncols)) if rng.random() < 0.85 else \
+                    int(rng.integers(ncols, 1 << 16))
+                val = int(rng.integers(-2048, 2048)) if rng.random() < 0.9 else \
+                    int(rng.choice([2048, -2049, -32768]))
+                word |= (col << 16 | val & 0xFFFF) << (32 * k)
+            beats.append(word)
+        mats.append(("garbage", (rows, beats)))
+    return lanes, overflow, ncols, mats
+
+
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(framed_sequences(), st.integers(0, 2**16), st.sampled_from([0.0, 0.3]))
+def test_framed_garbage_never_shifts_results_or_hangs(case, seed, pause):
+    """Any defect in any number of matrices, each with its own nz frame: exactly one y per
+    announced row and tlast for every matrix, no hang, every nz beat consumed, every valid
+    matrix exact with error low, and every matrix exactly as the documented rules say
+    (clean garbage must be a well-formed matrix and give its golden y)."""
+    lanes, overflow, ncols, mats = case
+    max_rows, max_cols = 6, 8
+    kw = dict(GARBAGE_KW, overflow=overflow)
+    dut = CSRSpMV(lanes=lanes, max_rows=max_rows, max_cols=max_cols, **kw)
+    x = np.arange(1, ncols + 1) * np.where(np.arange(ncols) % 2, -7, 5)
+    x[-1] = -128
+    jobs = [x_job(x, 8)]
+    for kind, m in mats:
+        if kind == "valid":
+            jobs.append(mat_job(m, value_width=12, lanes=lanes))
+        else:
+            jobs.append(("mat", framed(m[0]), framed(m[1])))
+    ys, _ = simulate(dut, jobs, seed=seed, pause=pause, ready=0.7, max_cycles=3000)
+    model = stream_model(jobs, lanes=lanes, max_rows=max_rows, max_cols=max_cols, **kw)
+    assert [(y, last, err) for y, last, err, _ in ys] == model
+    for (kind, m), group in zip(mats, split(ys, [len(j[1]) for j in jobs[1:]])):
+        if kind == "valid":
+            check_good(group, spmv(m, x, lanes=lanes, **kw))
+            continue
+        expected = _expected_if_wellformed(lanes, ncols, max_rows, *m, x, **kw)
+        if expected is None:
+            check_bad(group)
+        else:
+            check_good(group, expected)
+
+
+def test_reviewer_framing_cases():
+    """NNZ = 0 with non-zeros announced, a decreasing row_ptr with NNZ = 0, and surplus
+    non-zeros in an all-empty matrix, each packed by to_streams(check=False) and followed
+    by valid matrices: the bad one is flagged, the others exact with error low."""
+    dut = CSRSpMV(max_rows=8, max_cols=8)
+    one = [from_dense(np.array([[1, 2, 0, 0, 0]])), from_dense(np.array([[0, 0, 3, 4, 0]])),
+           from_dense(np.array([[0, 5, 0, 0, 6]]))]
+    two = [from_dense(np.array([[1, 2, 0, 0, 0], [0, 0, 0, 0, 3]])),
+           from_dense(np.array([[0, 0, 3, 4, 0], [1, 0, 0, 0, 0]]))]
+    cases = [(CSR([0, 2], [], [], (1, 5)), one),          # framing3
+             (CSR([0, 0, -1], [], [], (2, 5)), two),      # framing4
+             (CSR([0, 0], [3], [9], (1, 5)), two)]
+    for bad, goods in cases:
+        assert to_streams(bad, check=False).nz in ([0], [3 << 16 | 9])
+        jobs = [x_job(X5), mat_job(bad, check=False)] + [mat_job(g) for g in goods]
+        for pause in (0.0, 0.3):
+            ys, _ = simulate(dut, jobs, seed=bad.nrows, pause=pause, ready=0.7)
+            groups = split(ys, [bad.nrows] + [g.nrows for g in goods])
+            check_bad(groups[0])
+            for g, group in zip(goods, groups[1:]):
+                check_good(group, spmv(g, X5))
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_null_frame_defects_are_flagged_and_drained(lanes):
+    """An all-empty matrix whose frame is not the single null beat: non-zero data, two
+    beats, a null beat without last; a matrix announcing non-zeros whose frame is only
+    the null beat (a non-zero (col 0, 0), then early last)."""
+    dut = CSRSpMV(lanes=lanes, max_rows=8, max_cols=8)
+    good = from_dense(SLIDES)
+    cases = [([0, 0], [5]), ([0], [0, 0]), ([0, 0, 0], [0, 1 << 16 | 3, 0]), ([0], [1 << 20]),
+             ([2, 1], [0]), ([0, 0, lanes + 1], [0])]
+    jobs = [x_job(X5)]
+    for rows, nz in cases:
+        jobs += [("mat", framed(rows), framed(nz)), mat_job(good, lanes=lanes)]
+    ys, _ = simulate(dut, jobs, seed=lanes, pause=0.3, ready=0.6)
+    groups = split(ys, [n for rows, _ in cases for n in (len(rows), 4)])
+    for (rows, _), bad, ok in zip(cases, groups[::2], groups[1::2]):
+        check_bad(bad)
+        assert [y[0] for y in bad] == [0] * len(rows)   # the null beat's col 0 × 0
+        check_good(ok, spmv(good, X5, lanes=lanes))
+    two_rows = [1, 1] if lanes == 1 else [0, 1]   # early last, or a row after last
+    assert [[y[2] for y in bad] for bad in groups[::2]][-2:] == [two_rows, [0, 0, 1]]
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_null_beat_read_as_zero_nonzeros_is_not_flagged(lanes):
+    """The documented limit: NNZ = 0 with one row announcing at most ``lanes`` non-zeros
+    sends the null beat, which is also a legal beat of zeros at column 0, so nothing is
+    flagged; every y is 0, exactly what such explicit zeros give."""
+    dut = CSRSpMV(lanes=lanes, max_rows=8, max_cols=8)
+    bad = CSR([0, 0, lanes, lanes], [], [], (3, 5))
+    zeros = CSR([0, 0, lanes, lanes], [0] * lanes, [0] * lanes, (3, 5))
+    assert to_streams(bad, check=False, lanes=lanes) == to_streams(zeros, lanes=lanes)
+    ys, _ = simulate(dut, [x_job(X5), mat_job(bad, check=False, lanes=lanes)])
+    check_good(split(ys, [3])[0], [0, 0, 0])
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_null_beats_cost_no_cycle(lanes):
+    """All-empty matrices (their null beat rides with the final row's step) back to back
+    with others: one cycle per row, no bubble anywhere in the train."""
+    dut = CSRSpMV(lanes=lanes, max_rows=16, max_cols=8)
+    empty = lambda n: from_dense(np.zeros((n, 5), dtype=int))
+    csrs = [empty(1), empty(1), empty(3), from_dense(SLIDES), empty(1), from_dense(SLIDES),
+            empty(9), empty(2)]
+    ys, starts = simulate(dut, [x_job(X5)] + [mat_job(c, lanes=lanes) for c in csrs])
+    steps = [int(np.maximum(1, -(-np.diff(c.row_ptr) // lanes)).sum()) for c in csrs]
+    for c, g in zip(csrs, split(ys, [c.nrows for c in csrs])):
+        check_good(g, spmv(c, X5, lanes=lanes))
+    assert np.diff(starts).tolist() == steps[:-1]
+    assert ys[-1][3] - starts[0] + 1 == sum(steps) + 1 + dut.latency
+    # A lone all-empty matrix of R rows: R + 1 + latency cycles, first row to last y.
+    ys, starts = simulate(dut, [x_job(X5), mat_job(empty(5), lanes=lanes)])
+    assert ys[-1][3] - starts[0] + 1 == 5 + 1 + dut.latency
+
+
+def test_late_null_beat_holds_only_the_final_step():
+    """nz idle for 20 cycles: an all-empty matrix's rows but the last give their y at
+    once; the final step waits for the null beat (so its error covers the frame)."""
+    dut = CSRSpMV(max_rows=8, max_cols=8)
+    jobs = [x_job(X5), mat_job(from_dense(np.zeros((3, 5), dtype=int))),
+            mat_job(from_dense(SLIDES))]
+    ys, starts = simulate(dut, jobs, nz_delay=20 + len(X5))
+    g0, g1 = split(ys, [3, 4])
+    check_good(g0, [0, 0, 0])
+    check_good(g1, spmv(from_dense(SLIDES), X5))
+    assert g0[1][3] - starts[0] < 8 and g0[2][3] - starts[0] >= 20
 
 
 # ------------------------------------------------------------------ lanes > 1
