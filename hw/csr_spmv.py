@@ -66,13 +66,15 @@ length is taken in the cycle the current row's final beat arrives) and on ``x.va
 Bad input (the matrix still yields exactly one ``y`` per announced row, then ``last``)
 ------------------------------------------------------------------------------------
 * a non-zero with ``col_idx >= ncols`` or a value that is not a sign extension of
-  ``value_width`` bits: contributes 0 (its memory address is forced to 0);
+  ``value_width`` bits: contributes 0 (a bad ``col_idx``'s memory address is forced to
+  0, so no read leaves the memory);
 * a row length ``> ncols`` (this includes a decreasing ``row_ptr``, whose negative
   difference arrives as a huge unsigned length) or a row beyond ``max_rows``: the row is
   taken as empty;
 * fewer non-zeros than announced (``nz.last`` inside a row, or a later row announcing
   non-zeros after ``nz.last``; this includes rows announcing non-zeros with NNZ = 0,
-  whose frame is the null beat, taken by the first such row as zeros at column 0): the
+  whose frame is the null beat, taken by the first such row that is not itself flagged
+  as zeros at column 0, or drained if there is none): the
   rest of the matrix gets no more non-zeros, its rows finish with what they have, one
   cycle each;
 * more non-zeros than announced (the matrix's final row ends without ``nz.last``): the
@@ -93,11 +95,13 @@ addresses memory.
 Whatever the row lengths and however long each ``nz`` frame (at least one beat, ``last``
 on its final one), every matrix pairs with its own frame: the block never hangs, never
 shifts a result into another matrix, and every later matrix is unaffected.  Since the
-null beat is also a legal beat of zeros at column 0, two malformed matrices look exactly
-like valid ones and are not flagged: all rows empty with a surplus of at most ``lanes``
-zeros at column 0 (they pack to the null beat), and NNZ = 0 with a single row announcing
-at most ``lanes`` non-zeros (which the null beat satisfies).  Both give y = 0 in every
-row, which is what those zeros give.
+null beat and the zero padding of a row's last beat are also legal zeros at column 0,
+some malformed matrices look exactly like valid ones and are not flagged: all rows empty
+with a surplus of at most ``lanes`` zeros at column 0 (they pack to the null beat), and,
+with ``lanes > 1``, a final row announcing more non-zeros than it has when the shortfall
+fits in the unused slots of the frame's last beat (NNZ = 0 with a single row announcing
+at most ``lanes`` is the special case where that beat is the null beat).  They give what
+those zeros give: nothing is shifted and every other row is exact.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
