@@ -188,6 +188,7 @@ class BenchResult:
     seed: int
     built: bool
     tests: list
+    run_dir: Path = None      # where the simulation ran: logs, results, waveforms
 
     @property
     def passed(self):
@@ -245,7 +246,7 @@ def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=
     if not results_path.exists():
         tail = (test_dir / "sim.log").read_text()[-4000:] if (test_dir / "sim.log").exists() else ""
         outcome = TestOutcome(f"{block}:{tag}", False, f"simulation produced no results\n{tail}")
-        return BenchResult(block, params or {}, seed, model.built, [outcome])
+        return BenchResult(block, params or {}, seed, model.built, [outcome], test_dir)
     outcomes = _read_results(results_path)
     records = []
     if metrics_path.exists():
@@ -254,7 +255,7 @@ def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=
         outcome.metrics = [r for r in records if r["test"] == outcome.name]
         if not outcome.passed and (test_dir / "sim.log").exists():
             outcome.message += f"\n(log: {test_dir / 'sim.log'})"
-    return BenchResult(block, params or {}, seed, model.built, outcomes)
+    return BenchResult(block, params or {}, seed, model.built, outcomes, test_dir)
 
 
 if __name__ == "__main__":

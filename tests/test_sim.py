@@ -27,3 +27,13 @@ def test_bench(bench):
         f"{t.name}: {t.message}" for t in failed)
     # Every passing test must have reported its figures, or the summary would be empty.
     assert all(t.metrics for t in result.tests), "a test recorded no cycle figures"
+
+
+def test_waves_writes_fst():
+    """WAVES=1 (here waves=True) builds a traced model and leaves an FST waveform."""
+    result = run_bench("rlc_encoder", "tb.test_rlc", test_filter=r"\.encoder_edges/stall=False",
+                       seed=1, waves=True, tag="waves-pytest")
+    assert result.passed, [t.message for t in result.tests]
+    fst = result.run_dir / "dump.fst"
+    assert fst.exists() and fst.stat().st_size > 1000
+    assert "-waves" in result.run_dir.parent.name
