@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -49,9 +50,28 @@ def _recipe(arrays: dict) -> dict | None:
     if RECIPE_KEY not in arrays:
         return None
     try:
-        return json.loads(str(arrays[RECIPE_KEY]))
+        recipe = json.loads(str(arrays[RECIPE_KEY]))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{RECIPE_KEY} is not valid JSON ({exc})") from None
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{RECIPE_KEY} must be a JSON object, not {type(recipe).__name__} "
+                         f"{str(arrays[RECIPE_KEY])[:60]!r}")
+    if "sparsity" in recipe:
+        req = recipe["sparsity"]
+        if isinstance(req, dict):
+            for k, v in req.items():
+                _check_recipe_sparsity(v, f"{RECIPE_KEY} sparsity of layer {k!r}")
+        else:
+            _check_recipe_sparsity(req, f"{RECIPE_KEY} sparsity")
+    return recipe
+
+
+def _check_recipe_sparsity(v, what) -> None:
+    # bool is an int subclass and json.loads accepts NaN/Infinity: refuse all three
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{what} must be a number in [0, 1), not {v!r}")
+    if not (math.isfinite(v) and 0 <= v < 1):
+        raise ValueError(f"{what} must be a finite number in [0, 1), not {v!r}")
 
 
 def cmd_prune(a) -> int:
@@ -217,7 +237,11 @@ def cmd_report(a) -> int:
     print(_fmt_table(rows))
     if a.json:
         dest = Path(a.json)
-        write_files_atomically(dest.parent, {dest.name: json.dumps(rows, indent=1).encode()})
+        # strict JSON has no Infinity: an all-zero layer's MAC reduction is undefined -> null
+        clean = [dict(r, mac_reduction=r["mac_reduction"] if math.isfinite(r["mac_reduction"]) else None)
+                 for r in rows]
+        write_files_atomically(dest.parent, {dest.name: json.dumps(clean, indent=1,
+                                                                   allow_nan=False).encode()})
     if a.plot:
         plot_sweep(sweep, a.plot)
         print(f"plot written to {a.plot}")

@@ -114,7 +114,7 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     if isinstance(weight, Quantized):
         qz = check_quantized(weight, name)
     else:
-        qz = quantize(check_weights(weight, name), bits=bits, per=per, name=name)
+        qz = check_quantized(quantize(check_weights(weight, name), bits=bits, per=per, name=name), name)
     q = qz.q
     arrays, widths, signed, params = encode(q, fmt, qz.bits, axis=axis, brick=brick, name=name)
     back = decode(arrays, fmt, q.shape, params, qz.bits)
@@ -124,7 +124,7 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     bits_all = storage.storage_bits(q, qz.bits)
     fmt_bits = (bits_all[fmt] if fmt != "zfnaf" else
                 zfnaf.storage_bits(q.shape, nnz, qz.bits, axis=params["axis"], brick=params["brick"]))
-    base = file_base(name)
+    base = _base_of(name)
     files, arr_meta = {}, {}
     for key, arr in arrays.items():
         hname = f"{base}.{key}{hex_ext}"
@@ -153,11 +153,24 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     return files, manifest
 
 
+# The longest suffix an export adds to the file base (".row_stream.hex" and
+# friends) with room to spare; most file systems cap a name at 255 bytes.
+_MAX_BASE_BYTES = 255 - 24
+
+
+def _base_of(name) -> str:
+    base = file_base(name)
+    if len(base.encode()) > _MAX_BASE_BYTES:
+        raise ValueError(f"layer {str(name)[:40]!r}... (truncated): layer name is too long "
+                         f"for a file name ({len(base)} characters, at most {_MAX_BASE_BYTES}); rename the layer")
+    return base
+
+
 def _check_names(names) -> dict:
     """``{name: file base}``; ``ValueError`` naming both layers when two share files."""
     seen, bases = {}, {}
     for name in names:
-        base = file_base(name)
+        base = _base_of(name)
         key = base.casefold()  # "FC" and "fc" collide on macOS/Windows file systems
         if key in seen:
             raise ValueError(f"layers {seen[key]!r} and {name!r} would both be written as "
@@ -190,6 +203,41 @@ def _check_target(out_dir, bases: dict) -> None:
                              f"directory")
 
 
+def _stale_files(out_dir, bases: dict, new_names) -> list:
+    """Files listed by the existing manifest of a layer being re-exported that the
+    new export does not write (another format or hex extension): removed in the
+    same all-or-nothing step so no stale files are left beside the new ones.
+
+    Only files of the same layer's manifest and named ``<base>.*`` are removed
+    (a tampered manifest cannot delete anything else); a name equal to a new
+    one up to case is kept (on a case-insensitive file system it *is* the new file).
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    new_folded = {n.casefold() for n in new_names}
+    existing = {p.name.casefold(): p for p in out.glob("*.json")}
+    stale = []
+    for name, base in bases.items():
+        p = existing.get(f"{base}.json".casefold())
+        if p is None:
+            continue
+        try:
+            man = json.loads(p.read_text())
+            listed = man.get("files") if man.get("layer") == str(name) else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(listed, dict):
+            continue
+        prefix = f"{base}.".casefold()
+        for f in listed:
+            if (isinstance(f, str) and Path(f).name == f and "/" not in f and "\\" not in f
+                    and f.casefold().startswith(prefix) and f.casefold() not in new_folded
+                    and (out / f).is_file()):
+                stale.append(f)
+    return stale
+
+
 def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str = "tensor",
                   recipe: dict | None = None, source: str | None = None, requested=None,
                   axis: int = -1, brick: int = 16, hex_ext: str = ".hex", progress=None) -> dict:
@@ -219,7 +267,8 @@ def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str =
         mans[name] = man
         if progress is not None:
             progress.update(note=str(name))
-    write_files_atomically(out_dir, {**data, **manifests})
+    files = {**data, **manifests}
+    write_files_atomically(out_dir, files, remove=_stale_files(out_dir, bases, files))
     return mans
 
 
@@ -244,5 +293,5 @@ def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "
                                     source=source, requested_sparsity=requested_sparsity,
                                     axis=axis, brick=brick, hex_ext=hex_ext)
     _check_target(out_dir, bases)
-    write_files_atomically(out_dir, files)
+    write_files_atomically(out_dir, files, remove=_stale_files(out_dir, bases, files))
     return manifest

@@ -116,6 +116,9 @@ def load_npz(path) -> dict:
         raise ValueError(f"is not a readable .npz archive ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
         raise ValueError(f"is not a readable .npz archive ({exc})") from None
+    except (NotImplementedError, zipfile.LargeZipFile) as exc:
+        # e.g. a member compressed with Deflate64 (method 9), which zipfile cannot read
+        raise ValueError(f"uses a zip feature this reader does not support ({exc})") from None
     for k, v in out.items():
         if not isinstance(v, np.ndarray):
             raise ValueError(f"member {k!r} is not a .npy array")
@@ -156,8 +159,12 @@ def _staging_dir(directory: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
 
 
-def write_files_atomically(directory, files: dict) -> None:
+def write_files_atomically(directory, files: dict, remove=()) -> None:
     """Write ``{filename: bytes}`` into ``directory``: all of them, or none.
+
+    ``remove`` names files in ``directory`` to delete in the same step (after
+    every move; names also in ``files`` or not present are ignored); a
+    rollback restores them too.
 
     Every file is first written in full, and fsynced, into a staging
     directory next to ``directory`` (see :func:`_staging_dir`); nothing in
@@ -180,13 +187,32 @@ def write_files_atomically(directory, files: dict) -> None:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"output directory {directory} exists and is not a directory")
-    for fname in files:
+    remove = [r for r in dict.fromkeys(remove) if r not in files]
+    for fname in [*files, *remove]:
         if not isinstance(fname, str) or fname in ("", ".", "..") or Path(fname).name != fname \
                 or "/" in fname or "\\" in fname:
             raise ValueError(f"{fname!r} is not a plain file name")
-        if (directory / fname).is_dir():
+        if fname in files and (directory / fname).is_dir():
             raise ValueError(f"cannot write {directory / fname}: it is an existing directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    # Parent folders this call creates are removed again if it fails.
+    made, up = [], directory.parent
+    while not up.exists() and up != up.parent:
+        made.append(up)
+        up = up.parent
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _stage_and_move(directory, files, remove)
+    except BaseException:
+        for d in made:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _stage_and_move(directory: Path, files: dict, remove: list) -> None:
+    """The staged write of :func:`write_files_atomically` (arguments already checked)."""
     staging = _staging_dir(directory)
     created = False
     try:
@@ -211,7 +237,16 @@ def write_files_atomically(directory, files: dict) -> None:
                         os.link(final, saved, follow_symlinks=False)
                     except OSError:
                         shutil.copy2(final, saved, follow_symlinks=False)
+                # recorded first: undoing a move that never happened is harmless
+                # (the backup is the same file; a missing new file is skipped)
+                done.append((final, saved))
                 os.replace(staging / fname, final)
+            for fname in remove:
+                final = directory / fname
+                if not os.path.isfile(final) or os.path.islink(final):
+                    continue
+                saved = backup / fname
+                os.replace(final, saved)  # same file system: the backup *is* the file
                 done.append((final, saved))
         except BaseException:
             for final, saved in reversed(done):

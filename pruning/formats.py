@@ -9,6 +9,7 @@ works on the tensor with its channel ``axis``.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -21,7 +22,8 @@ from ._checks import layer_label
 from .masks import NM_TAIL_RULE
 
 __all__ = ["FORMATS", "SCHEMA", "VERSION", "HEX_LAYOUT", "RLC_ORDER", "file_base",
-           "format_params", "array_dtypes", "encode", "decode"]
+           "format_params", "array_dtypes", "encode", "decode", "matrix_shape",
+           "check_sizes"]
 
 FORMATS = ("dense", "rlc", "csr", "sparse24", "zfnaf")
 SCHEMA = "sparse-dnn-hwkit/pruning-export"
@@ -36,6 +38,61 @@ RLC_ORDER = "row-major over (rows, cols)"
 def file_base(name) -> str:
     """File-name stem of a layer: every character outside ``[A-Za-z0-9._-]`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)) or "layer"
+
+
+def matrix_shape(shape) -> tuple:
+    """``(rows, cols)`` of :func:`pruning.storage.as_matrix` for ``shape``, computed
+    arithmetically: a tampered manifest shape must never allocate memory."""
+    shape = tuple(int(s) for s in shape)
+    if not shape:
+        return (1, 1)
+    if len(shape) == 1:
+        return (1, shape[0])
+    return (shape[0], math.prod(shape[1:]))
+
+
+def check_sizes(fmt: str, shape, params: dict, arrays: dict) -> None:
+    """``ValueError`` unless the stored ``arrays`` can hold a tensor of ``shape``.
+
+    Checked arithmetically before any decoder allocates the dense tensor, so a
+    manifest whose shape was inflated (e.g. ``[1099511627776]``) is refused
+    instead of raising ``MemoryError``.  Exact where the arrays fix the size
+    (dense, sparse24, zfnaf, CSR rows); for RLC an upper bound (a pair covers
+    at most ``MAX_RUN + 1`` values and at most ``MAX_RUN`` trailing zeros are
+    left implicit).
+    """
+    shape = tuple(int(s) for s in shape)
+    n = math.prod(shape)
+    rows, cols = matrix_shape(shape)
+
+    def size(key):
+        return int(np.asarray(arrays[key]).size)
+
+    if fmt == "dense":
+        if tuple(np.shape(arrays["q"])) != shape:
+            raise ValueError(f"array 'q' has shape {list(np.shape(arrays['q']))}, not the layer "
+                             f"shape {list(shape)}")
+    elif fmt == "rlc":
+        most = size("words") * rlc.PAIRS_PER_WORD * (rlc.MAX_RUN + 1) + rlc.MAX_RUN
+        if n > most:
+            raise ValueError(f"{size('words')} RLC words hold at most {most} values, not the "
+                             f"{n} of shape {list(shape)}")
+    elif fmt == "csr":
+        if size("row_ptr") != rows + 1:
+            raise ValueError(f"row_ptr has {size('row_ptr')} entries, not {rows + 1} for "
+                             f"{rows} rows (shape {list(shape)})")
+    elif fmt == "sparse24":
+        want = rows * (int(params["padded_cols"]) // 2)
+        if size("values") != want or size("meta") != want:
+            raise ValueError(f"sparse24 values/meta have {size('values')}/{size('meta')} "
+                             f"entries, not {want} for shape {list(shape)}")
+    elif fmt == "zfnaf":
+        brick = int(params["brick"])
+        ax = int(params["axis"]) % len(shape)
+        bricks = (n // shape[ax]) * -(-shape[ax] // brick)
+        if size("counts") != bricks:
+            raise ValueError(f"zfnaf counts has {size('counts')} entries, not {bricks} bricks "
+                             f"for shape {list(shape)}")
 
 
 def _byte_width(bits: int, label: str) -> int:
@@ -62,7 +119,7 @@ def format_params(fmt: str, shape, bits: int, *, axis=-1, brick=16, name=None) -
     shape = tuple(int(s) for s in shape)
     if fmt not in FORMATS:
         raise ValueError(f"{label}: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    rows, cols = storage.as_matrix(np.zeros(shape, dtype=np.int8)).shape
+    rows, cols = matrix_shape(shape)
     if fmt == "dense":
         return {}
     if fmt == "rlc":
@@ -161,7 +218,8 @@ def decode(arrays: dict, fmt: str, shape, params: dict, bits: int) -> np.ndarray
     before narrowing, so an out-of-range value is refused, never wrapped.
     """
     shape = tuple(shape)
-    mshape = storage.as_matrix(np.zeros(shape, dtype=np.int8)).shape
+    check_sizes(fmt, shape, params, arrays)
+    mshape = matrix_shape(shape)
     if fmt == "dense":
         return np.asarray(arrays["q"]).astype(np.int64)
     if fmt == "rlc":

@@ -212,6 +212,8 @@ def _decode_and_recheck(man: dict, arrays: dict) -> np.ndarray:
         wide = decode(arrays, fmt, shape, want_params, bits)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise _Bad(f"{fmt} data is invalid: {exc}") from None
+    except MemoryError:  # a last resort: check_sizes refuses inflated shapes first
+        raise _Bad(f"shape {list(shape)} is too large to decode in memory") from None
     if wide.shape != shape:
         raise _Bad(f"decoded shape {list(wide.shape)} does not match {list(shape)}")
     qmax = qmax_of(bits)

@@ -45,6 +45,8 @@ a tail block is scored by the norm of its ``r`` real elements.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._checks import as_fraction, check_axis, check_finite_scores, check_nm, layer_label
@@ -150,10 +152,12 @@ class _Grouping:
         self.has_rows = granularity in ("element", "kernel") or (
             granularity in ("vector", "block") and self.axis != 0 and nd >= 2)
 
-    def reduce(self, e: np.ndarray, p: float) -> np.ndarray:
+    def reduce(self, e: np.ndarray, p: float, shift: int = 0) -> np.ndarray:
+        """Group Lp norms of ``e * 2**-shift`` (``shift`` from :func:`_norm_shift`)."""
         g = self.gran
         if g == "element":
             return e
+        _lp = functools.partial(_lp_scaled, shift=shift)
         if g in ("vector",):
             return _lp(e, (self.axis,), p)
         if g == "kernel":
@@ -187,8 +191,26 @@ class _Grouping:
         return np.moveaxis(full.reshape(moved_shape), -1, self.axis).copy()
 
 
-def _lp(e: np.ndarray, axes: tuple, p: float) -> np.ndarray:
+def _norm_shift(arrays) -> int:
+    """Binary exponent of the largest ``|score|`` over ``arrays`` (0 if all zero).
+
+    Group norms are taken of the scores scaled by ``2**-shift`` so every
+    element is below 1: a sum of ``n`` such terms is at most ``n`` and cannot
+    overflow to inf (which would tie distinct groups).  A power of two is
+    exact, and using one shift for every layer in a selection keeps the
+    scaled norms comparable across layers.
+    """
+    m = 0.0
+    for a in arrays:
+        if a.size:
+            m = max(m, float(np.abs(a).max()))
+    return int(np.frexp(m)[1]) if m > 0 else 0
+
+
+def _lp_scaled(e: np.ndarray, axes: tuple, p: float, shift: int = 0) -> np.ndarray:
     a = np.abs(e).astype(np.float64, copy=False)
+    if shift:
+        a = np.ldexp(a, -shift)
     if p == np.inf:
         return a.max(axis=axes) if a.size else a.sum(axis=axes)
     if p == 1:
@@ -223,7 +245,7 @@ def select(scores, sparsity, *, granularity: str = "element", scope: str = "laye
                          f"(output rows on axis 0), not shape {scores.shape}")
     grouping = _Grouping(scores.shape, granularity, axis, block, name)
     p = _check_p(p, name)
-    gs = grouping.reduce(scores, p)
+    gs = grouping.reduce(scores, p, _norm_shift([scores]))
     if scope == "layer":
         k = prune_count(sparsity, gs.size, name)
         gkeep = lowest_k_keep(gs.reshape(1, -1), k).reshape(gs.shape)
@@ -256,10 +278,11 @@ def global_select(scores: dict, sparsity, *, granularity: str = "element", axis:
         raise ValueError("global selection needs at least one layer")
     p = _check_p(p, None)
     groupings, flat, shapes = {}, [], {}
-    for name, s in scores.items():
-        s = check_finite_scores(s, name)
+    checked = {name: check_finite_scores(s, name) for name, s in scores.items()}
+    shift = _norm_shift(checked.values())
+    for name, s in checked.items():
         g = _Grouping(s.shape, granularity, axis, block, name)
-        gs = g.reduce(s, p)
+        gs = g.reduce(s, p, shift)
         groupings[name], shapes[name] = g, gs.shape
         flat.append(gs.ravel())
     dtype = np.result_type(*[f.dtype for f in flat])
@@ -279,17 +302,11 @@ def global_select(scores: dict, sparsity, *, granularity: str = "element", axis:
         raise ValueError(f"global scope: sparsity {sparsity} asks for {k} of {allg.size} units, but "
                          f"keeping at least one unit in each of the {len(flat)} layers allows at "
                          f"most {prunable}; lower the sparsity or use per-layer scope")
-    if np.issubdtype(allg.dtype, np.floating):
-        # allg is our own copy and every score is finite, so +inf ranks the
-        # protected units strictly last: with k <= prunable they are never
-        # reached, and the other units keep their order and tie-breaking.
-        allg[protected] = np.inf
-        keep = lowest_k_keep(allg.reshape(1, -1), k).ravel()
-    else:
-        # Integer scores have no value above every other: take the protected
-        # units out (np.delete keeps the others' order) and put them back kept.
-        rest = lowest_k_keep(np.delete(allg, protected).reshape(1, -1), k).ravel()
-        keep = np.insert(rest, protected - np.arange(protected.size), True)
+    # Take the protected units out (np.delete keeps the others' order and
+    # tie-breaking) and put them back kept.  No +inf sentinel: a score that
+    # is itself +inf (e.g. an overflowed norm) would tie with it.
+    rest = lowest_k_keep(np.delete(allg, protected).reshape(1, -1), k).ravel()
+    keep = np.insert(rest, protected - np.arange(protected.size), True)
     out, off = {}, 0
     for (name, g), f in zip(groupings.items(), flat):
         out[name] = g.expand(keep[off:off + f.size].reshape(shapes[name]))

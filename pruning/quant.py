@@ -63,11 +63,17 @@ def quantize(w, bits: int = 8, per: str = "tensor", name=None) -> Quantized:
     w64 = w.astype(np.float64)
     if per == "tensor":
         amax = np.abs(w64).max()
-        scale = np.float64(amax / qmax) if amax > 0 else np.float64(1.0)
+        scale = np.float64(amax / qmax)
+        # A subnormal amax can underflow amax/qmax to 0.0: treat it like an
+        # all-zero tensor (scale 1.0, every q rounds to 0) so the scale stays > 0.
+        if not scale > 0:
+            scale = np.float64(1.0)
         sb = scale
     else:
         amax = np.abs(w64.reshape(w.shape[0], -1)).max(axis=1) if w.size else np.zeros(w.shape[0])
-        scale = np.where(amax > 0, amax / qmax, 1.0)
+        quot = amax / qmax
+        # as per tensor: a quotient that underflowed to 0 gets scale 1.0
+        scale = np.where(quot > 0, quot, 1.0)
         sb = scale.reshape((-1,) + (1,) * (w.ndim - 1))
     q = np.clip(np.rint(w64 / sb), -qmax, qmax).astype(np.int8 if bits == 8 else np.int16)
     extra = int(np.count_nonzero((q == 0) & (w64 != 0)))

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
-from ._checks import as_fraction
+import numpy as np
+
+from ._checks import as_fraction, layer_label
 
 # Intermediate schedule targets are rounded half-even to this many decimal
 # places: they then print short, and the pruning count (which reads a
@@ -30,9 +32,23 @@ __all__ = ["OneShot", "PolynomialDecay", "iterative_sparsities"]
 
 
 def _check_int(label: str, v, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
         raise ValueError(f"{label} must be an integer >= {minimum}, not {v!r}")
-    return v
+    return int(v)
+
+
+def _fraction(v, what: str) -> Fraction:
+    # as_fraction labels errors with the layer ("weights: ..."): a schedule has none
+    try:
+        return as_fraction(v, what=what)
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix(f"{layer_label(None)}: ")) from None
+
+
+def _set_ints(obj, names) -> None:
+    """Store validated steps as plain ints (np.integer is accepted) in a frozen dataclass."""
+    for n in names:
+        object.__setattr__(obj, n, int(getattr(obj, n)))
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,9 @@ class OneShot:
     at: int = 0
 
     def __post_init__(self):
-        as_fraction(self.target, what="target sparsity")
+        _fraction(self.target, "target sparsity")
         _check_int("at", self.at, 0)
+        _set_ints(self, ("at",))
 
     def sparsity(self, step: int) -> float:
         return float(self.target) if step >= self.at else 0.0
@@ -76,13 +93,19 @@ class PolynomialDecay:
     power: int = 3
 
     def __post_init__(self):
-        as_fraction(self.initial, what="initial sparsity")
-        as_fraction(self.final, what="final sparsity")
+        fi = _fraction(self.initial, "initial sparsity")
+        ff = _fraction(self.final, "final sparsity")
+        if fi > ff:
+            # a "decay" that un-prunes: masks never grow back, so refuse it
+            raise ValueError(f"initial sparsity {self.initial} must not exceed final sparsity "
+                             f"{self.final}")
         _check_int("begin", self.begin, 0)
         _check_int("frequency", self.frequency, 1)
         _check_int("power", self.power, 1)
-        if isinstance(self.end, bool) or not isinstance(self.end, int) or self.end <= self.begin:
+        if isinstance(self.end, bool) or not isinstance(self.end, (int, np.integer)) \
+                or self.end <= self.begin:
             raise ValueError(f"end must be an integer step after begin={self.begin}, not {self.end!r}")
+        _set_ints(self, ("begin", "end", "frequency", "power"))
 
     def _update_step(self, step: int) -> int:
         if step >= self.end:
@@ -118,7 +141,7 @@ def iterative_sparsities(final, rounds: int, mode: str = "geometric") -> list:
     root with 50 significant digits, the same on every platform) and rounded
     half-even to :data:`DECIMALS` decimal places.
     """
-    f = as_fraction(final, what="final sparsity")
+    f = _fraction(final, "final sparsity")
     _check_int("rounds", rounds, 1)
     if mode not in ("geometric", "linear"):
         raise ValueError(f"unknown iterative mode {mode!r}; choose 'geometric' or 'linear'")
