@@ -7,6 +7,7 @@ elements per clock and the cycles against the documented bound (N + pipeline lat
 import os
 
 from tb.benches import BENCHES
+from tb.report import metric_rows
 from tb.runner import run_bench
 
 
@@ -17,20 +18,16 @@ def run(quick=False):
         result = run_bench(bench.block, bench.module, params=bench.params,
                            test_filter=bench.test_filter + r".*stall=False", seed=seed,
                            tag=f"{bench.tag}-bench")
-        for test in result.tests:
-            for m in test.metrics or [{}]:
-                elements, cycles, bound = m.get("elements"), m.get("cycles"), m.get("bound")
-                rows.append({
-                    "bench": bench.id, "test": test.name,
-                    "result": "PASS" if test.passed else "FAIL",
-                    "elements": elements, "cycles": cycles, "bound": bound,
-                    "elem/clk": round(elements / cycles, 4) if elements and cycles else None,
-                    "overhead": cycles - elements if elements and cycles else None,
-                })
-                if "steps" in m:      # SpMV: ideal row steps and the dense row-by-row baseline
-                    rows[-1]["ideal steps"] = m["steps"]
-                    rows[-1]["vs ideal"] = round(cycles / m["steps"], 3) if m["steps"] else None
-                    rows[-1]["dense cycles"] = m.get("dense_cycles")
-                    rows[-1]["speedup vs dense"] = (round(m["dense_cycles"] / cycles, 2)
-                                                    if m.get("dense_cycles") and cycles else None)
+        for r in metric_rows(bench, result):
+            m, elements, cycles = r.pop("metrics"), r["elements"], r["cycles"]
+            rate = r.pop("rate")
+            r["elem/clk"] = round(rate, 4) if rate else None
+            r["overhead"] = cycles - elements if elements and cycles else None
+            rows.append(r)
+            if "steps" in m:          # SpMV: ideal row steps and the dense row-by-row baseline
+                r["ideal steps"] = m["steps"]
+                r["vs ideal"] = round(cycles / m["steps"], 3) if m["steps"] else None
+                r["dense cycles"] = m.get("dense_cycles")
+                r["speedup vs dense"] = (round(m["dense_cycles"] / cycles, 2)
+                                         if m.get("dense_cycles") and cycles else None)
     return rows

@@ -12,22 +12,15 @@ import time
 from pathlib import Path
 
 from .benches import BENCHES
-from .report import print_table
+from .report import metric_rows, print_table
 from .runner import VLT, run_bench, verilator_cmd
 
 
 def summary_rows(results):
     """One row per bench and test: result, elements, cycles, bound, elements/cycle."""
-    rows = []
-    for bench, result in results:
-        for test in result.tests:
-            metrics = test.metrics or [{}]
-            for m in metrics:
-                elements, cycles = m.get("elements"), m.get("cycles")
-                rate = f"{elements / cycles:.3f}" if elements and cycles else "-"
-                rows.append([bench.id, test.name, "PASS" if test.passed else "FAIL",
-                             elements, cycles, m.get("bound"), rate])
-    return rows
+    return [[r["bench"], r["test"], r["result"], r["elements"], r["cycles"], r["bound"],
+             f"{r['rate']:.3f}" if r["rate"] else "-"]
+            for bench, result in results for r in metric_rows(bench, result)]
 
 
 def cmd_sim(args):

@@ -12,6 +12,7 @@
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -66,11 +67,13 @@ def verilator_cmd(*args):
     return [str(setup_verilator() / "verilator"), *map(str, args)]
 
 
+@functools.lru_cache(maxsize=None)
 def verilator_version():
     out = subprocess.run(verilator_cmd("--version"), capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
+@functools.lru_cache(maxsize=None)   # asked once per process, not per build
 def _compiler_version():
     out = subprocess.run(["c++", "--version"], capture_output=True, text=True)
     return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else "no c++"

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from golden import rlc
 from golden.rlc import (
     LAST_BIT, LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, RUN_BITS,
     decode, decode_lenient, encode, pack_pairs, stats, unpack_words, validate,
