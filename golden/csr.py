@@ -37,13 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import accumulate
+
 __all__ = [
     "CSR", "NZStreams", "from_dense", "to_dense", "lookup", "validate",
     "storage_words", "row_lengths", "spmv", "nz_field_widths", "to_streams",
     "to_signed",
 ]
 
-OVERFLOW_MODES = ("wrap", "saturate")
+OVERFLOW_MODES = accumulate.OVERFLOW_MODES
 
 
 @dataclass(frozen=True)
@@ -218,68 +220,12 @@ def spmv(csr: CSR, x, *, value_width: int = 16, x_width: int = 16, acc_width: in
     xs = _check_signed("x", x, x_width)
     if xs.ndim != 1 or xs.shape[0] != csr.ncols:
         raise ValueError(f"x has shape {xs.shape}, expected ({csr.ncols},)")
-    rp = csr.row_ptr
-    # Products are exact in int64 (|p| <= 2**62).  Prefix sums may wrap mod 2**64; that
-    # is harmless: wrap mode only needs row sums mod 2**acc_width, and the saturate
-    # path only uses step sums that fit in int64 (or switches to Python ints).
+    # Products are exact in int64 (|p| <= 2**62); a step's sum may need Python ints.
     prods = vals * xs[csr.col_idx]
-    if overflow == "wrap":
-        with np.errstate(over="ignore"):
-            prefix = np.concatenate(([0], np.cumsum(prods, dtype=np.int64)))
-            sums = prefix[rp[1:]] - prefix[rp[:-1]]
-        shift = np.uint64(64 - acc_width)
-        return ((sums.view(np.uint64) << shift).view(np.int64)) >> shift.astype(np.int64)
-    return _saturating_rows(prods, rp, acc_width, lanes, value_width + x_width)
-
-
-def _saturating_rows(prods: np.ndarray, rp: np.ndarray, acc_width: int, lanes: int,
-                     prod_width: int) -> np.ndarray:
-    """Per row: acc = clamp(acc + step) over the row's steps (groups of
-    ``lanes`` products), vectorised as a segmented Hillis-Steele scan.
-
-    Each step is the map f(x) = clamp(x + a, l, h); these compose in closed
-    form, (a1,l1,h1) then (a2,l2,h2) -> (a1+a2, clamp(l1+a2, l2, h2),
-    clamp(h1+a2, l2, h2)), so log2(longest row) vector passes suffice.
-    Clipping ``a`` to ±2**acc_width changes nothing for x in the accumulator
-    range and keeps int64 safe; wider cases fall back to Python ints.
-    """
-    nrows, nnz = rp.shape[0] - 1, prods.shape[0]
-    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
-    big = 1 << acc_width
-    use_obj = acc_width > 61 or prod_width - 1 + lanes.bit_length() > 62
-    dtype = object if use_obj else np.int64
-    y = np.zeros(nrows, dtype=np.int64)
-    if nnz == 0:
-        return y
-    row_of = np.repeat(np.arange(nrows), np.diff(rp))
-    pos = np.arange(nnz) - rp[row_of]
-    starts = np.flatnonzero(pos % lanes == 0)
-    step_row = row_of[starts]
-    p = prods.astype(dtype)
-    prefix = np.concatenate((np.zeros(1, dtype=dtype), np.cumsum(p)))
-    ends = np.append(starts[1:], nnz)
-    with np.errstate(over="ignore"):
-        a = prefix[ends] - prefix[starts]
-    a = np.minimum(np.maximum(a, -big), big)
-    l = np.full(a.shape, lo, dtype=dtype)
-    h = np.full(a.shape, hi, dtype=dtype)
-    steps_per_row = np.bincount(step_row, minlength=nrows)
-    d = 1
-    while d < steps_per_row.max():
-        i = np.arange(d, a.shape[0])
-        i = i[step_row[i - d] == step_row[i]]
-        j = i - d
-        a2, l2, h2 = a[i], l[i], h[i]
-        new_a = np.minimum(np.maximum(a[j] + a2, -big), big)
-        new_l = np.minimum(np.maximum(l[j] + a2, l2), h2)
-        new_h = np.minimum(np.maximum(h[j] + a2, l2), h2)
-        a[i], l[i], h[i] = new_a, new_l, new_h
-        d *= 2
-    last_step = np.cumsum(steps_per_row) - 1
-    nonempty = steps_per_row > 0
-    k = last_step[nonempty]
-    y[nonempty] = np.minimum(np.maximum(a[k], l[k]), h[k]).astype(np.int64)
-    return y
+    if value_width + x_width - 1 + lanes.bit_length() > 62:
+        prods = prods.astype(object)
+    sums, seg = accumulate.group_steps(prods, csr.row_ptr, lanes)
+    return accumulate.segmented(sums, seg, csr.nrows, acc_width=acc_width, overflow=overflow)
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axis import stream_payload
+from .datapath import (OVERFLOW_MODES, accumulate_next, byte_width, choice_param,
+                       fits_signed, gt_const, incr, int_param, lt_var, tree_sum)
 
 __all__ = ["CSRSpMV", "pipeline_latency", "matrix_cycles"]
 
@@ -129,63 +131,6 @@ def matrix_cycles(row_lengths, lanes=1):
     train costs the sum of the steps plus the constant once."""
     steps = sum(max(1, -(-int(n) // lanes)) for n in row_lengths)
     return steps + 1 + pipeline_latency(lanes)
-
-
-def _bytes(width):
-    return -(-width // 8) * 8
-
-
-def _int_param(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
-    return value
-
-
-# Yosys narrows every operand to its significant bits when it writes Verilog, and
-# Verilator -Wall then flags comparisons (and signed sums) whose operands differ in width.
-# So comparisons are split at the narrower operand's width, and sums are built from
-# operands of one width, which keeps the generated Verilog lint clean without waivers.
-
-def _gt_const(value, k):
-    """``value > k`` for a non-negative integer ``k``, with equal-width operands."""
-    if k == 0:
-        return value.any()
-    width = k.bit_length()
-    if len(value) < width:
-        return Const(0)
-    above = value[width:].any() if len(value) > width else Const(0)
-    if k == (1 << width) - 1:
-        return above
-    return above | (value[:width] > Const(k, width))
-
-
-def _lt_var(a, b):
-    """``a < b`` for unsigned values of any widths, with equal-width operands."""
-    width = min(len(a), len(b))
-    a_high = a[width:].any() if len(a) > width else Const(0)
-    b_high = b[width:].any() if len(b) > width else Const(0)
-    return ~a_high & (b_high | (a[:width] < b[:width]))
-
-
-def _incr(value, step):
-    """``value + step`` (step a 1-bit value) at ``value``'s width; callers rule out overflow."""
-    return (value + step)[:len(value)]
-
-
-def _tree_sum(values):
-    """Balanced adder tree over a power-of-two count of equal-width signed values."""
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] for i in range(0, len(values), 2)]
-    return values[0]
-
-
-def _fits_signed(field, width):
-    """True when ``field`` is the sign extension of its low ``width`` bits."""
-    if len(field) == width:
-        return Const(1)
-    top = field[width - 1:]
-    return (top == 0) | (top == (1 << len(top)) - 1)
 
 
 class CSRSpMV(wiring.Component):
@@ -232,26 +177,24 @@ class CSRSpMV(wiring.Component):
 
     def _configure(self, value_width, x_width, acc_width, overflow, max_rows, max_cols, lanes,
                    col_width, row_width):
-        self.value_width = _int_param("value_width", value_width, 1, 32)
-        self.x_width = _int_param("x_width", x_width, 1, 32)
-        self.acc_width = _int_param("acc_width", acc_width, value_width + x_width, 64)
-        if overflow not in ("wrap", "saturate"):
-            raise ValueError(f"overflow must be 'wrap' or 'saturate', not {overflow!r}")
-        self.overflow = overflow
+        self.value_width = int_param("value_width", value_width, 1, 32)
+        self.x_width = int_param("x_width", x_width, 1, 32)
+        self.acc_width = int_param("acc_width", acc_width, value_width + x_width, 64)
+        self.overflow = choice_param("overflow", overflow, OVERFLOW_MODES)
         for name, width in (("col_width", col_width), ("row_width", row_width)):
             if isinstance(width, bool) or width not in (8, 16, 24, 32):
                 raise ValueError(f"{name} must be 8, 16, 24 or 32, not {width!r}")
         self.col_width, self.row_width = col_width, row_width
-        self.max_rows = _int_param("max_rows", max_rows, 1, 1 << 32)
-        self.max_cols = _int_param("max_cols", max_cols, 1, 1 << col_width)
+        self.max_rows = int_param("max_rows", max_rows, 1, 1 << 32)
+        self.max_cols = int_param("max_cols", max_cols, 1, 1 << col_width)
         if max_cols >= 1 << row_width:
             raise ValueError(f"row_width {row_width} cannot hold a row length of max_cols = "
                              f"{max_cols}; use a wider row_width")
-        self.lanes = _int_param("lanes", lanes, 1, 16)
+        self.lanes = int_param("lanes", lanes, 1, 16)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two (1, 2, 4, 8 or 16), not {lanes}")
         self.latency = pipeline_latency(lanes)
-        self.vf, self.xf, self.yf = _bytes(value_width), _bytes(x_width), _bytes(acc_width)
+        self.vf, self.xf, self.yf = byte_width(value_width), byte_width(x_width), byte_width(acc_width)
         self.slot_width = self.vf + col_width
 
     def elaborate(self, platform):
@@ -279,9 +222,9 @@ class CSRSpMV(wiring.Component):
         x_take = x_in.valid & x_in.ready
         x_index = Signal.like(x_count)
         m.d.comb += x_index.eq(Mux(x_loading, x_count, 0))
-        x_room = ~_gt_const(x_index, self.max_cols - 1)
-        x_fits = _fits_signed(x_in.payload.data, self.x_width)
-        x_next = _incr(x_index, x_room)
+        x_room = ~gt_const(x_index, self.max_cols - 1)
+        x_fits = fits_signed(x_in.payload.data, self.x_width)
+        x_next = incr(x_index, x_room)
         m.d.comb += [
             x_wr.addr.eq(x_index),
             x_wr.data.eq(Mux(x_fits, x_in.payload.data[:self.x_width], 0)),
@@ -315,16 +258,16 @@ class CSRSpMV(wiring.Component):
         m.d.comb += nz.ready.eq(drain | (nz_needed & credit_ok))
         nz_take = nz.valid & nz.ready & ~drain
         nz_last = nz.payload.last
-        beat_final = ~_gt_const(rem, P)    # this beat completes the announced row
+        beat_final = ~gt_const(rem, P)    # this beat completes the announced row
         early_last = nz_last & ~beat_final
 
         lane_val, lane_ok, lane_bad = [], [], []
         for k in range(P):
             slot = nz.payload.data[k * self.slot_width:(k + 1) * self.slot_width]
             value, col = slot[:VF], slot[VF:]
-            active = _gt_const(rem, k)
-            col_ok = _lt_var(col, ncols)
-            val_ok = _fits_signed(value, self.value_width)
+            active = gt_const(rem, k)
+            col_ok = lt_var(col, ncols)
+            val_ok = fits_signed(value, self.value_width)
             lane_val.append(value[:self.value_width].as_signed())
             lane_ok.append(active & col_ok & val_ok)
             lane_bad.append(active & ~(col_ok & val_ok))
@@ -350,7 +293,7 @@ class CSRSpMV(wiring.Component):
         length = row.payload.data
         row_full = rows_seen == Const(self.max_rows, len(rows_seen))
         row_bad = Signal()
-        m.d.comb += row_bad.eq(_lt_var(ncols, length) |
+        m.d.comb += row_bad.eq(lt_var(ncols, length) |
                                (~starting_new & nz_done_now & length.any()) |
                                (~starting_new & row_full))
 
@@ -376,7 +319,7 @@ class CSRSpMV(wiring.Component):
                 ]
             with m.Else():
                 m.d.sync += [
-                    rows_seen.eq(_incr(rows_seen, ~row_full)),
+                    rows_seen.eq(incr(rows_seen, ~row_full)),
                     announced.eq(announced | length.any()),
                     err_in.eq(err_now | row_bad),
                 ]
@@ -413,23 +356,11 @@ class CSRSpMV(wiring.Component):
             a_valid, a_end, a_last, a_err = Signal(), Signal(), Signal(), Signal()
             a_sum = Signal(signed(width))
             m.d.sync += [a_valid.eq(s2_valid), a_end.eq(s2_end), a_last.eq(s2_last),
-                         a_err.eq(s2_err), a_sum.eq(_tree_sum(s2_prod))]
+                         a_err.eq(s2_err), a_sum.eq(tree_sum(s2_prod))]
 
         # ------------------------------------------ accumulate, queue the row's y
         acc = Signal(signed(width))
-        total = Signal(signed(width + 1))
-        acc_next = Signal(signed(self.acc_width))
-        m.d.comb += total.eq(acc + a_sum)
-        if self.overflow == "wrap":
-            m.d.comb += acc_next.eq(total[:self.acc_width])
-        else:
-            # Out of range exactly when the bits from acc's sign bit up disagree.
-            with m.If(_fits_signed(total, self.acc_width)):
-                m.d.comb += acc_next.eq(total[:self.acc_width])
-            with m.Elif(total[-1]):
-                m.d.comb += acc_next.eq(-(1 << (self.acc_width - 1)))
-            with m.Else():
-                m.d.comb += acc_next.eq((1 << (self.acc_width - 1)) - 1)
+        acc_next = accumulate_next(m, acc, a_sum, self.acc_width, self.overflow)
         with m.If(a_valid):
             m.d.sync += acc.eq(Mux(a_end, 0, acc_next))
 
@@ -449,7 +380,7 @@ class CSRSpMV(wiring.Component):
         with m.If(reserve & ~y_take):
             m.d.sync += credits.eq(credits - Const(1, len(credits)))
         with m.Elif(y_take & ~reserve):
-            m.d.sync += credits.eq(_incr(credits, 1))
+            m.d.sync += credits.eq(incr(credits, 1))
 
         err_shown = Signal()   # error of the last y taken
         head_err = queue.r_data[self.yf + 1]

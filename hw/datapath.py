@@ -1,0 +1,128 @@
+"""Datapath parts shared by the multiply-accumulate blocks (CSR SpMV, Cnvlutin, N:M MAC).
+
+Parameter checks
+    :func:`int_param`, :func:`choice_param`, :func:`byte_width`, :data:`OVERFLOW_MODES`.
+
+Width-safe operators
+    Yosys narrows every operand to its significant bits when it writes Verilog, and
+    Verilator ``-Wall`` then flags comparisons (and signed sums) whose operands differ in
+    width.  So comparisons are split at the narrower operand's width, and sums are built
+    from operands of one width, which keeps the generated Verilog lint clean without
+    waivers: :func:`gt_const`, :func:`lt_var`, :func:`incr`, :func:`fits_signed`,
+    :func:`tree_sum`.
+
+Accumulation
+    :func:`accumulate_next`: one step of a wrap-around or saturating accumulator, the
+    hardware twin of :func:`golden.accumulate.step` (clamping after *every* step).
+"""
+
+from amaranth.hdl import Const, Module, Signal, signed
+
+from golden.accumulate import OVERFLOW_MODES, check_overflow
+
+__all__ = ["OVERFLOW_MODES", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
+           "incr", "fits_signed", "tree_sum", "accumulate_next"]
+
+
+# ------------------------------------------------------------------ parameter checks
+
+def int_param(name, value, lo, hi=None):
+    """``value`` if it is an integer in ``[lo, hi]`` (``hi`` None: no upper bound), else a
+    ValueError naming the parameter: "lanes must be an integer in [1, 16], not 0"."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (
+            hi is not None and value > hi):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
+    return value
+
+
+def choice_param(name, value, choices):
+    """``value`` if it is one of ``choices`` (compared without bool/int confusion)."""
+    if isinstance(value, bool) or value not in choices:
+        names = [repr(c) for c in choices]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        raise ValueError(f"{name} must be {listed}, not {value!r}")
+    return value
+
+
+def byte_width(bits):
+    """``bits`` rounded up to a whole number of bytes (AXI4-Stream TDATA granularity)."""
+    return -(-bits // 8) * 8
+
+
+# ------------------------------------------------------------ width-safe operators
+
+def gt_const(value, k):
+    """``value > k`` for a non-negative integer ``k``, with equal-width operands."""
+    if k == 0:
+        return value.any()
+    width = k.bit_length()
+    if len(value) < width:
+        return Const(0)
+    above = value[width:].any() if len(value) > width else Const(0)
+    if k == (1 << width) - 1:
+        return above
+    return above | (value[:width] > Const(k, width))
+
+
+def lt_var(a, b):
+    """``a < b`` for unsigned values of any widths, with equal-width operands."""
+    width = min(len(a), len(b))
+    a_high = a[width:].any() if len(a) > width else Const(0)
+    b_high = b[width:].any() if len(b) > width else Const(0)
+    return ~a_high & (b_high | (a[:width] < b[:width]))
+
+
+def incr(value, step):
+    """``value + step`` (step a 1-bit value) at ``value``'s width; callers rule out
+    overflow."""
+    return (value + step)[:len(value)]
+
+
+def fits_signed(field, width):
+    """True when ``field`` is the sign extension of its low ``width`` bits."""
+    if len(field) == width:
+        return Const(1)
+    top = field[width - 1:]
+    return (top == 0) | (top == (1 << len(top)) - 1)
+
+
+def tree_sum(values):
+    """Balanced adder tree over a power-of-two count of equal-width signed values
+    (combinational; register the result where timing needs it)."""
+    if not values or len(values) & (len(values) - 1):
+        raise ValueError(f"tree_sum needs a power-of-two number of terms, not {len(values)}")
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] for i in range(0, len(values), 2)]
+    return values[0]
+
+
+# ------------------------------------------------------------------- accumulation
+
+def accumulate_next(m: Module, acc, addend, acc_width, overflow, *, name="acc_next"):
+    """The accumulator's next value, ``acc + addend`` wrapped or clamped to ``acc_width``
+    signed bits (combinational), as a new ``signed(acc_width)`` signal.
+
+    ``acc`` and ``addend`` must have one width (at least ``acc_width``), so that the adder
+    has equal-width operands; ``acc`` holds an ``acc_width`` value sign-extended.  In
+    saturate mode the sum is out of range exactly when its bits from ``acc_width - 1`` up
+    disagree, and then the nearest bound is taken: this is the clamp after every step of
+    :func:`golden.accumulate.step`.
+    """
+    check_overflow(overflow)
+    if len(acc) != len(addend) or len(acc) < acc_width:
+        raise ValueError(f"accumulate_next needs equal operand widths >= acc_width "
+                         f"({acc_width}), not {len(acc)} and {len(addend)}")
+    total = Signal(signed(len(acc) + 1), name=f"{name}_total")
+    result = Signal(signed(acc_width), name=name)
+    m.d.comb += total.eq(acc + addend)
+    if overflow == "wrap":
+        m.d.comb += result.eq(total[:acc_width])
+    else:
+        with m.If(fits_signed(total, acc_width)):
+            m.d.comb += result.eq(total[:acc_width])
+        with m.Elif(total[-1]):
+            m.d.comb += result.eq(-(1 << (acc_width - 1)))
+        with m.Else():
+            m.d.comb += result.eq((1 << (acc_width - 1)) - 1)
+    return result
