@@ -4,7 +4,8 @@ Everything that builds Verilog (``python -m hw``, the Verilator runner, the benc
 blocks up here, so adding a block is one entry.
 """
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass
 from typing import Callable
 
 from .axis import AXIStreamExport
@@ -19,14 +20,20 @@ class Block:
     """An exported top.
 
     ``name`` is the Verilog module name and the bench name; ``make`` builds the inner
-    component from keyword parameters; ``streams`` maps its stream members to AXI prefixes;
-    ``defaults`` are the parameters of the default build.
+    component from keyword parameters; ``streams`` maps its stream members to AXI prefixes.
+    The parameters of the default build are read from ``make``'s signature (its keyword
+    parameters and their defaults), so they are written once, in the constructor.
     """
     name: str
     make: Callable
     streams: dict
-    defaults: dict = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def defaults(self):
+        """Keyword parameters of ``make`` and their defaults."""
+        return {p.name: p.default for p in inspect.signature(self.make).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
 
     def params(self, overrides=None):
         """Defaults updated with ``overrides``; unknown names are an error."""
@@ -48,8 +55,6 @@ BLOCKS = {block.name: block for block in [
           description="RLC encoder -> decoder, for codec bring-up and round-trip tests"),
     Block("csr_spmv", CSRSpMV,
           {"x": "s_axis_x", "row": "s_axis_row", "nz": "s_axis_nz", "y": "m_axis_y"},
-          defaults=dict(value_width=16, x_width=16, acc_width=32, overflow="wrap",
-                        max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16),
           description="CSR SpMV y = A.x: x into on-chip memory, CSR rows/non-zeros as streams"),
 ]}
 
