@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import accumulate
+from .bits import byte_width, to_signed
 
 __all__ = [
     "CSR", "NZStreams", "from_dense", "to_dense", "lookup", "validate",
@@ -244,7 +245,7 @@ def nz_field_widths(value_width: int = 16, col_width: int = 16) -> tuple[int, in
     value_width = _check_width("value_width", value_width, 1, 32)
     if isinstance(col_width, bool) or col_width not in (8, 16, 24, 32):
         raise ValueError(f"col_width must be 8, 16, 24 or 32, not {col_width!r}")
-    return -(-value_width // 8) * 8, col_width
+    return byte_width(value_width), col_width
 
 
 def to_streams(csr: CSR, *, value_width: int = 16, col_width: int = 16, row_width: int = 16,
@@ -307,9 +308,3 @@ def to_streams(csr: CSR, *, value_width: int = 16, col_width: int = 16, row_widt
     shifts = (pos % lanes) * (vf + cf)
     beats = np.add.reduceat(slots << shifts.astype(object), np.flatnonzero(pos % lanes == 0))
     return NZStreams(rows, [int(b) for b in beats])
-
-
-def to_signed(word: int, width: int) -> int:
-    """Read the low ``width`` bits of ``word`` as two's complement (e.g. a y beat)."""
-    word &= (1 << width) - 1
-    return word - (1 << width) if word >> (width - 1) else word

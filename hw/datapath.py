@@ -1,7 +1,8 @@
 """Datapath parts shared by the multiply-accumulate blocks (CSR SpMV, Cnvlutin, N:M MAC).
 
 Parameter checks
-    :func:`int_param`, :func:`choice_param`, :func:`byte_width`, :data:`OVERFLOW_MODES`.
+    :func:`int_param`, :func:`choice_param`, :data:`OVERFLOW_MODES`; :func:`byte_width`
+    (from :mod:`golden.bits`, its one home).
 
 Width-safe operators
     Yosys narrows every operand to its significant bits when it writes Verilog, and
@@ -19,6 +20,7 @@ Accumulation
 from amaranth.hdl import Const, Module, Signal, signed
 
 from golden.accumulate import OVERFLOW_MODES, check_overflow
+from golden.bits import byte_width
 
 __all__ = ["OVERFLOW_MODES", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
            "incr", "fits_signed", "tree_sum", "accumulate_next"]
@@ -43,11 +45,6 @@ def choice_param(name, value, choices):
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         raise ValueError(f"{name} must be {listed}, not {value!r}")
     return value
-
-
-def byte_width(bits):
-    """``bits`` rounded up to a whole number of bytes (AXI4-Stream TDATA granularity)."""
-    return -(-bits // 8) * 8
 
 
 # ------------------------------------------------------------ width-safe operators
