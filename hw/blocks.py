@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .axis import AXIStreamExport
+from .cnv import CnvEncoder
+from .cnv_unit import CnvUnit, unit_streams
 from .csr_spmv import CSRSpMV
+from .nm_mac import DenseMAC, SparseMAC
 from .rlc import RLCDecoder, RLCEncoder, RLCLoopback
 
 __all__ = ["Block", "BLOCKS", "get_block", "build_top"]
@@ -28,12 +31,16 @@ class Block:
     make: Callable
     streams: dict
     description: str = ""
+    # params -> streams, for blocks whose stream members depend on a parameter (cnv lanes);
+    # ``streams`` then describes the default build.
+    streams_for: Callable = None
 
     @property
     def defaults(self):
         """Keyword parameters of ``make`` and their defaults."""
         return {p.name: p.default for p in inspect.signature(self.make).parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
+                and p.name != "src_loc_at"}   # Amaranth's, inherited: not a hardware parameter
 
     def params(self, overrides=None):
         """Defaults updated with ``overrides``; unknown names are an error."""
@@ -56,6 +63,15 @@ BLOCKS = {block.name: block for block in [
     Block("csr_spmv", CSRSpMV,
           {"x": "s_axis_x", "row": "s_axis_row", "nz": "s_axis_nz", "y": "m_axis_y"},
           description="CSR SpMV y = A.x: x into on-chip memory, CSR rows/non-zeros as streams"),
+    Block("sparse_mac", SparseMAC, {"w": "s_axis_w", "a": "s_axis_a", "o": "m_axis_o"},
+          description="N:M (2:4) sparse MAC: compressed weights + metadata, dense fallback"),
+    Block("dense_mac", DenseMAC, {"w": "s_axis_w", "a": "s_axis_a", "o": "m_axis_o"},
+          description="dense twin of sparse_mac: m*G multipliers, the same streams"),
+    Block("cnv_encoder", CnvEncoder, {"i": "s_axis", "o": "m_axis"},
+          description="Cnvlutin ZFNAf encoder: one dense brick in, its non-zeros + offsets out"),
+    Block("cnv_unit", CnvUnit, unit_streams(),
+          streams_for=lambda params: unit_streams(params["lanes"]),
+          description="Cnvlutin unit: L zero-skipping lanes x F filters, weights reused"),
 ]}
 
 
@@ -69,4 +85,6 @@ def get_block(name):
 def build_top(name, **overrides):
     """The AXI4-Stream top of block ``name``, ready for :func:`hw.generate.verilog`."""
     block = get_block(name)
-    return AXIStreamExport(block.make(**block.params(overrides)), block.streams)
+    params = block.params(overrides)
+    streams = block.streams_for(params) if block.streams_for else block.streams
+    return AXIStreamExport(block.make(**params), streams)

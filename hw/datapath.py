@@ -2,7 +2,8 @@
 
 Parameter checks
     :func:`int_param`, :func:`choice_param`, :data:`OVERFLOW_MODES`; :func:`byte_width`
-    (from :mod:`golden.bits`, its one home).
+    (from :mod:`golden.bits`, its one home); :class:`CheckedFirst`, which runs a
+    component's checks before the component exists.
 
 Width-safe operators
     Yosys narrows every operand to its significant bits when it writes Verilog, and
@@ -17,13 +18,15 @@ Accumulation
     hardware twin of :func:`golden.accumulate.step` (clamping after *every* step).
 """
 
+import inspect
+
 from amaranth.hdl import Const, Module, Signal, signed
 
 from golden.accumulate import OVERFLOW_MODES, check_overflow
 from golden.bits import byte_width
 
 __all__ = ["OVERFLOW_MODES", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
-           "incr", "fits_signed", "tree_sum", "accumulate_next"]
+           "incr", "fits_signed", "tree_sum", "accumulate_next", "CheckedFirst"]
 
 
 # ------------------------------------------------------------------ parameter checks
@@ -45,6 +48,27 @@ def choice_param(name, value, choices):
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         raise ValueError(f"{name} must be {listed}, not {value!r}")
     return value
+
+
+class CheckedFirst:
+    """Mixin (first among the bases) for a component whose keyword parameters are checked
+    before the object exists.
+
+    Amaranth warns about an ``Elaboratable`` that is created and never elaborated, so a
+    constructor that raises ValueError after the object exists adds a misleading "created
+    but never used" warning to the error.  With this mixin, ``__new__`` binds the call to
+    ``__init__``'s signature (defaults filled in) and calls the class's
+    ``check_params(**params)`` (a staticmethod raising ValueError) before
+    ``Elaboratable.__new__`` runs: a rejected component is never created.  ``__init__``
+    keeps the parameters and their defaults, so ``hw/blocks.py`` still reads them there.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        bound.apply_defaults()
+        cls.check_params(**dict(list(bound.arguments.items())[1:]))
+        # src_loc_at=1: Amaranth's "never used" warning names the caller, not this line
+        return super().__new__(cls, *args, src_loc_at=1, **kwargs)
 
 
 # ------------------------------------------------------------ width-safe operators

@@ -16,7 +16,11 @@ Public API (details in each module):
 * :mod:`pruning.quant` -- symmetric int8/int16 quantisation.
 * :mod:`pruning.export`, :mod:`pruning.loader`, :mod:`pruning.formats`,
   :mod:`pruning.storage` -- all-or-nothing exporters (dense, RLC, CSR, 2:4,
-  ZFNAf), the checking loader, exact storage bits.
+  ZFNAf; one format object each in ``formats.REGISTRY``), the checking
+  loader, exact storage bits.
+* :mod:`pruning.targets` -- the hardware build an export is packed for (the
+  manifest's ``"hardware"``), fit checks, pairing an export with a build; the
+  only module that imports :mod:`hw` (lazily).
 * :mod:`pruning.digits` -- the load_digits experiment (needs scikit-learn).
 """
 from .api import PruneResult, apply_masks, prune, sparsity_of

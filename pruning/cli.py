@@ -1,10 +1,14 @@
-"""``python -m pruning prune|export|report|digits``.
+"""``python -m pruning prune|export|check|report|digits``.
 
 Weights travel as ``.npz`` files of named float arrays (loaded with
 ``allow_pickle=False``).  By default every floating-point array with at
-least 2 axes is a prunable layer; biases and other 1-D arrays pass through.
-``prune`` writes the pruned arrays plus a ``__recipe__`` entry (a JSON
-string) that ``export`` and ``report`` read back.
+least 2 axes is a prunable layer; biases and other 1-D arrays pass through
+(one line says which).  ``prune`` writes the pruned arrays plus a
+``__recipe__`` entry (a JSON string) that ``export`` and ``report`` read
+back; it refuses to overwrite its input unless given ``--force``.
+``export --target BLOCK --param NAME=VALUE`` packs the streams for one
+hardware build (:mod:`pruning.targets`); ``check DIR`` loads an export
+strictly and prints what it holds.
 """
 from __future__ import annotations
 
@@ -17,15 +21,20 @@ from pathlib import Path
 import numpy as np
 
 from .api import prune
-from .export import FORMATS, export_layers
+from .export import FORMATS, export_layers, load_export
 from .fileio import load_npz, npz_bytes, write_files_atomically
 from .masks import GRANULARITIES
 from .criteria import CRITERIA
 from .progress import Progress
-from .quant import quantize
-from .storage import storage_bits
+from .reporting import RECIPE_KEY, fmt_table, load_sweep, plot_sweep, read_recipe, report_rows
+from .targets import describe, parse_params
 
-RECIPE_KEY = "__recipe__"
+__all__ = ["main", "build_parser", "report_rows", "plot_sweep"]
+
+
+
+def _note(msg: str) -> None:
+    print(f"note: {msg}", file=sys.stderr)
 
 
 def _load_npz(path, what="weights") -> dict:
@@ -38,45 +47,34 @@ def _load_npz(path, what="weights") -> dict:
 def _layers(arrays: dict, names: str | None) -> list[str]:
     if names:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
-        missing = [n for n in wanted if n not in arrays]
+        missing = [n for n in wanted if n not in arrays or n == RECIPE_KEY]
         if missing:
-            raise ValueError(f"layer {missing[0]!r}: not in the file (has {', '.join(arrays)})")
+            have = ", ".join(k for k in arrays if k != RECIPE_KEY)
+            raise ValueError(f"layer {missing[0]!r}: not in the file (has {have})")
         return wanted
-    return [k for k, v in arrays.items()
-            if k != RECIPE_KEY and v.ndim >= 2 and np.issubdtype(v.dtype, np.floating)]
+    names = [k for k, v in arrays.items()
+             if k != RECIPE_KEY and v.ndim >= 2 and np.issubdtype(v.dtype, np.floating)]
+    skipped = [k for k in arrays if k != RECIPE_KEY and k not in names]
+    if names and skipped:
+        _note(f"skipped {len(skipped)} array(s) that are not float layers with >= 2 axes "
+              f"(biases and the like; --layers picks explicitly): {', '.join(skipped)}")
+    return names
 
 
-def _recipe(arrays: dict) -> dict | None:
-    if RECIPE_KEY not in arrays:
-        return None
+def _same_file(a, b) -> bool:
     try:
-        recipe = json.loads(str(arrays[RECIPE_KEY]))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{RECIPE_KEY} is not valid JSON ({exc})") from None
-    if not isinstance(recipe, dict):
-        raise ValueError(f"{RECIPE_KEY} must be a JSON object, not {type(recipe).__name__} "
-                         f"{str(arrays[RECIPE_KEY])[:60]!r}")
-    if "sparsity" in recipe:
-        req = recipe["sparsity"]
-        if isinstance(req, dict):
-            for k, v in req.items():
-                _check_recipe_sparsity(v, f"{RECIPE_KEY} sparsity of layer {k!r}")
-        else:
-            _check_recipe_sparsity(req, f"{RECIPE_KEY} sparsity")
-    return recipe
-
-
-def _check_recipe_sparsity(v, what) -> None:
-    # bool is an int subclass and json.loads accepts NaN/Infinity: refuse all three
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{what} must be a number in [0, 1), not {v!r}")
-    if not (math.isfinite(v) and 0 <= v < 1):
-        raise ValueError(f"{what} must be a finite number in [0, 1), not {v!r}")
+        return Path(a).resolve() == Path(b).resolve() or (
+            Path(b).exists() and Path(a).samefile(b))
+    except OSError:
+        return False
 
 
 def cmd_prune(a) -> int:
     if Path(a.output).is_dir():
         raise ValueError(f"output {a.output} is a directory; give the .npz file to write")
+    if _same_file(a.input, a.output) and not a.force:
+        raise ValueError(f"output {a.output} is the input file; write elsewhere, or pass "
+                         f"--force to replace it")
     arrays = _load_npz(a.input)
     names = _layers(arrays, a.layers)
     if not names:
@@ -94,15 +92,33 @@ def cmd_prune(a) -> int:
         bar.update()
     out = dict(arrays)
     out.update(res.weights)
-    recipe = dict(res.recipe, source=str(a.input), layers=names)
+    # "achieved" is the zeros of the weights written, which includes the zeros the
+    # input already had (a mask that "prunes" a zero changes nothing).
+    before = {n: _zeros(arrays[n]) for n in names}
+    after = {n: _zeros(res.weights[n]) for n in names}
+    recipe = dict(res.recipe, source=str(a.input), layers=names, input_sparsity=before,
+                  achieved=after, previous=read_recipe(arrays))
     out[RECIPE_KEY] = np.array(json.dumps(recipe))
-    dest = Path(a.output)
-    write_files_atomically(dest.parent if str(dest.parent) else ".", {dest.name: npz_bytes(out)})
+    _write(a.output, npz_bytes(out))
     for n in names:
-        m = res.masks[n]
-        print(f"{n}: {tuple(m.shape)} requested {float(res.requested[n]):.4f} "
-              f"achieved {1 - np.count_nonzero(m) / m.size:.4f}")
+        note = f" (the input was already {before[n]:.4f} sparse)" if before[n] else ""
+        print(f"{n}: {tuple(res.weights[n].shape)} requested {float(res.requested[n]):.4f} "
+              f"achieved {after[n]:.4f}{note}")
     return 0
+
+
+def _zeros(w) -> float:
+    w = np.asarray(w)
+    return float(1.0 - np.count_nonzero(w) / w.size) if w.size else 0.0
+
+
+def _write(path, data: bytes) -> None:
+    """Write one file all-or-nothing, errors naming ``path`` (not the staging folder)."""
+    dest = Path(path)
+    try:
+        write_files_atomically(dest.parent if str(dest.parent) else ".", {dest.name: data})
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(dest)) from None
 
 
 def _check_out_dir(path) -> None:
@@ -117,7 +133,7 @@ def cmd_export(a) -> int:
     names = _layers(arrays, a.layers)
     if not names:
         raise ValueError(f"{a.input}: no layer to export")
-    recipe = _recipe(arrays)
+    recipe = read_recipe(arrays)
     req = (recipe or {}).get("sparsity", {})
     # export_layers renders every layer's files in memory and writes them in
     # one staged all-or-nothing step: a bad layer writes nothing at all.
@@ -125,101 +141,39 @@ def cmd_export(a) -> int:
         mans = export_layers(a.output, {n: arrays[n] for n in names}, fmt=a.format, bits=a.bits,
                              per=a.per, recipe=recipe, source=str(a.input),
                              requested=req if isinstance(req, dict) else {}, axis=a.axis,
-                             brick=a.brick, hex_ext=a.hex_ext, progress=bar)
+                             brick=a.brick, hex_ext=a.hex_ext, target=a.target,
+                             target_params=parse_params(a.param), progress=bar)
     for n, man in mans.items():
+        hw = f", for {describe(man['hardware'])}" if man["hardware"] else ""
         print(f"{n}: {a.format} {man['storage_bits']} bits, nnz {man['nnz']}, "
-              f"sparsity {man['sparsity']:.4f} -> {Path(a.output) / (man['npz'][:-4] + '.json')}")
+              f"sparsity {man['sparsity']:.4f}{hw} -> "
+              f"{Path(a.output) / (man['npz'][:-4] + '.json')}")
     return 0
 
 
-def report_rows(arrays: dict, names, bits: int = 8, per: str = "tensor") -> list[dict]:
-    """One row per layer, every figure from the quantised weights the hardware gets.
-
-    ``achieved``, ``nnz`` and ``mac_reduction`` count the non-zeros of the
-    quantised ``q`` (so they agree with the storage bits and with an
-    export); ``float_nnz`` counts the float weights' non-zeros and
-    ``quant_zeros`` the survivors that quantised to 0 (``float_nnz - nnz``).
-    """
-    recipe = _recipe(arrays) or {}
-    req = recipe.get("sparsity", {})
-    req = req if isinstance(req, dict) else {}
-    rows = []
-    for n in names:
-        w = arrays[n]
-        qz = quantize(w, bits=bits, per=per, name=n)
-        nnz = int(np.count_nonzero(qz.q))
-        sb = storage_bits(qz.q, bits)
-        rows.append({"layer": n, "shape": list(w.shape), "requested": req.get(n),
-                     "achieved": 1.0 - nnz / w.size, "nnz": nnz, "size": int(w.size),
-                     "float_nnz": int(np.count_nonzero(w)), "quant_zeros": int(qz.extra_zeros),
-                     "mac_reduction": (w.size / nnz) if nnz else float("inf"),
-                     **{f"bits_{k}": v for k, v in sb.items()}})
-    return rows
-
-
-def _fmt_table(rows: list[dict]) -> str:
-    head = ["layer", "shape", "requested", "achieved", "nnz", "q0", "MACx", "dense b", "CSR b",
-            "RLC b", "2:4 b"]
-    body = [[r["layer"], "x".join(map(str, r["shape"])),
-             "-" if r["requested"] is None else f"{r['requested']:.4f}", f"{r['achieved']:.4f}",
-             str(r["nnz"]), str(r["quant_zeros"]), f"{r['mac_reduction']:.2f}",
-             str(r["bits_dense"]), str(r["bits_csr"]),
-             str(r["bits_rlc"]), "-" if r["bits_sparse24"] is None else str(r["bits_sparse24"])]
-            for r in rows]
-    if rows:
-        tot = {k: sum(r[k] for r in rows)
-               for k in ("nnz", "size", "quant_zeros", "bits_dense", "bits_csr", "bits_rlc")}
-        s24 = None if any(r["bits_sparse24"] is None for r in rows) else sum(r["bits_sparse24"] for r in rows)
-        body.append(["total", "", "", f"{1 - tot['nnz'] / tot['size']:.4f}", str(tot["nnz"]),
-                     str(tot["quant_zeros"]), f"{tot['size'] / tot['nnz']:.2f}" if tot["nnz"] else "inf",
-                     str(tot["bits_dense"]), str(tot["bits_csr"]), str(tot["bits_rlc"]),
-                     "-" if s24 is None else str(s24)])
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths)) for b in body]
-    return "\n".join(lines)
-
-
-def plot_sweep(sweep: dict, path) -> None:
-    """PNG of accuracy against sparsity, one line per method (needs matplotlib)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ValueError("plotting needs matplotlib: pip install 'sparse-dnn-hwkit[data]'") from exc
-    fig, ax = plt.subplots(figsize=(6, 4))
-    methods = list(dict.fromkeys(r["method"] for r in sweep["rows"]))
-    for m in methods:
-        pts = sorted((r["sparsity"], r["accuracy"]) for r in sweep["rows"] if r["method"] == m)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=m)
-    ax.axhline(100 * sweep["dense"], color="k", ls="--", lw=1, label="dense")
-    ax.set_xlabel("weight sparsity")
-    ax.set_ylabel("held-out accuracy (%)")
-    ax.set_title("digits MLP: accuracy vs sparsity")
-    ax.legend()
-    fig.tight_layout()
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    dest = Path(path)
-    write_files_atomically(dest.parent if str(dest.parent) else ".", {dest.name: buf.getvalue()})
-
-
-def _load_sweep(path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"sweep file {p} does not exist (write one with `python -m pruning digits --json`)")
-    try:
-        sweep = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"sweep file {p} is not readable JSON ({exc})") from None
-    if not (isinstance(sweep, dict) and isinstance(sweep.get("rows"), list) and "dense" in sweep
-            and all(isinstance(r, dict) and {"method", "sparsity", "accuracy"} <= set(r)
-                    for r in sweep["rows"])):
-        raise ValueError(f"sweep file {p} is not a `python -m pruning digits --json` sweep")
-    return sweep
+def cmd_check(a) -> int:
+    """Load every layer of an export strictly and print what it holds."""
+    folder = Path(a.dir)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a directory (give the export's output directory)")
+    manifests = sorted(folder.glob("*.json"))
+    if not manifests:
+        raise ValueError(f"{folder} holds no layer manifest (*.json): not an export")
+    build = (a.target, parse_params(a.param)) if a.target else None
+    if a.param and not a.target:
+        raise ValueError("--param needs --target BLOCK (the build to check the export against)")
+    loaded = [load_export(m, build=build) for m in manifests]
+    for m, ld in zip(manifests, loaded):
+        man = ld["manifest"]
+        widths = ", ".join(f"{k} {v['width_bits']}" for k, v in man["arrays"].items())
+        print(f"{man['layer']} ({m.name}): {man['format']} {'x'.join(map(str, man['shape']))} "
+              f"int{man['bits']}, nnz {man['nnz']}, sparsity {man['sparsity']:.4f}, "
+              f"{man['storage_bits']} bits")
+        print(f"  hex widths: {widths}")
+        print(f"  hardware: {describe(man['hardware'])}")
+    what = f", and pair with {a.target}" if build else ""
+    print(f"ok: {len(loaded)} layer(s) load strictly{what}")
+    return 0
 
 
 def cmd_report(a) -> int:
@@ -227,14 +181,19 @@ def cmd_report(a) -> int:
     if a.plot:  # check the plot's inputs before any work or output
         if not a.sweep:
             raise ValueError("--plot needs --sweep SWEEP.json (written by `python -m pruning digits --json`)")
-        sweep = _load_sweep(a.sweep)
+        sweep = load_sweep(a.sweep)
+    elif a.sweep:
+        sweep = load_sweep(a.sweep)
     arrays = _load_npz(a.input)
     names = _layers(arrays, a.layers)
+    if not names:
+        raise ValueError(f"{a.input}: no layer to report (float arrays with >= 2 axes); an "
+                         f"exported layer is checked with `python -m pruning check DIR`")
     rows = report_rows(arrays, names, a.bits, a.per)
     print(f"figures of the {a.bits}-bit per-{a.per} quantised weights (what the hardware gets); "
           f"q0 = non-zero weights that quantised to 0; MACx = dense MACs / non-zero MACs; "
           f"storage in bits")
-    print(_fmt_table(rows))
+    print(fmt_table(rows))
     if a.json:
         dest = Path(a.json)
         # strict JSON has no Infinity: an all-zero layer's MAC reduction is undefined -> null
@@ -242,6 +201,9 @@ def cmd_report(a) -> int:
                  for r in rows]
         write_files_atomically(dest.parent, {dest.name: json.dumps(clean, indent=1,
                                                                    allow_nan=False).encode()})
+    if sweep is not None:
+        print(f"sweep {a.sweep}: dense accuracy {100 * sweep['dense']:.2f}%, "
+              f"{len(sweep['rows'])} (method, sparsity) points")
     if a.plot:
         plot_sweep(sweep, a.plot)
         print(f"plot written to {a.plot}")
@@ -296,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--calib", help=".npz of calibration inputs per layer (wanda)")
     pr.add_argument("--grads", help=".npz of gradients per layer (taylor)")
     pr.add_argument("--hessians", help=".npz of Hessian diagonals per layer (obd)")
+    pr.add_argument("--force", action="store_true", help="allow -o to be the input file")
     pr.set_defaults(func=cmd_prune)
 
     ex = sub.add_parser("export", help="quantise and export layers to a hardware format")
@@ -308,7 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--axis", type=int, default=-1, help="channel axis for zfnaf")
     ex.add_argument("--brick", type=int, default=16, help="brick size for zfnaf")
     ex.add_argument("--hex-ext", choices=(".hex", ".mem"), default=".hex")
+    ex.add_argument("--target", metavar="BLOCK",
+                    help="hardware block to pack the streams for (csr -> csr_spmv, rlc -> "
+                         "rlc_decoder); default: the block's default build, widened where "
+                         "the weights need it")
+    ex.add_argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a parameter of the --target build, e.g. lanes=4 (repeatable)")
     ex.set_defaults(func=cmd_export)
+
+    ck = sub.add_parser("check", help="load an export strictly; print layers, formats, widths, "
+                                      "hardware and sizes")
+    ck.add_argument("dir", help="the export's output directory")
+    ck.add_argument("--target", metavar="BLOCK", help="also check it pairs with this build")
+    ck.add_argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a parameter of the --target build (repeatable)")
+    ck.set_defaults(func=cmd_check)
 
     rp = sub.add_parser("report", help="per-layer sparsity, MAC reduction and exact storage bits")
     rp.add_argument("input", help=".npz (usually from `prune`)")

@@ -6,19 +6,27 @@ One export of layer ``L`` in format ``F`` writes, into one directory:
 * ``<L>.<array>.hex`` -- each array for ``$readmemh``: one word per line,
   ``ceil(width/4)`` hex digits, signed values in two's complement of
   ``width`` bits, multi-dimensional arrays flattened in C order;
-* ``<L>.json`` -- the manifest: layer, format, format parameters, source,
-  recipe, shape, dtype, bits, quantisation scale, requested and achieved
-  sparsity, nnz, exact storage bits, every array's dtype/shape/width and the
-  SHA-256 of every file.  Written last.
+* ``<L>.json`` -- the manifest: layer, format, format parameters, the
+  hardware the streams were packed for (``"hardware": {"block": <hw.blocks
+  name>, "params": {every constructor parameter}}``, ``null`` for a format
+  without a block; :mod:`pruning.targets`), source, recipe, shape, dtype,
+  bits, quantisation scale, requested and achieved sparsity, nnz, exact
+  storage bits, every array's dtype/shape/width and the SHA-256 of every
+  file.  Written last.
 
-Formats (the layer is viewed as a matrix ``(rows, cols)``, conv weights as
-``(K, C*R*S)``, except ``dense`` which keeps the shape):
+Formats (one :class:`pruning.formats.Format` each, in
+:data:`pruning.formats.REGISTRY`; the layer is viewed as a matrix ``(rows,
+cols)``, conv weights as ``(K, C*R*S)``, except ``dense`` which keeps the
+shape and ``zfnaf`` which keeps the tensor):
 
 * ``dense``: ``q``.
-* ``rlc``: ``words`` (uint64, :mod:`golden.rlc`) over the row-major flattening.
+* ``rlc``: ``words`` (uint64, :mod:`golden.rlc`) over the row-major
+  flattening; read by ``rlc_decoder``.
 * ``csr``: ``row_ptr``, ``col_idx``, ``values`` (:mod:`golden.csr`) plus the
-  hardware stream words ``row_stream`` and ``nz_stream`` from
-  :func:`golden.csr.to_streams` (one lane, byte-multiple field widths).
+  stream words ``row_stream`` and ``nz_stream`` of
+  :func:`golden.csr.to_streams`, packed with the target ``csr_spmv`` build's
+  ``value_width``, ``col_width``, ``row_width`` and ``lanes`` (beats wider
+  than 64 bits are stored as uint64 limbs, one hex line per beat).
 * ``sparse24``: ``values``, ``meta`` and packed ``meta_words`` (32-bit,
   :mod:`golden.sparse24`); columns are zero-padded to a multiple of 4 and
   the manifest records ``cols``, ``padded_cols`` and the N:M tail rule.
@@ -27,9 +35,7 @@ Formats (the layer is viewed as a matrix ``(rows, cols)``, conv weights as
   activations (channel ``axis`` and ``brick``, a power of two up to 256,
   recorded), works for any tensor.
 
-The format details (parameters, array dtypes, encode/decode) live in
-:mod:`pruning.formats`; :func:`load_export` lives in :mod:`pruning.loader`
-and is re-exported here.
+:func:`load_export` lives in :mod:`pruning.loader` and is re-exported here.
 
 File names use the layer name with every character outside
 ``[A-Za-z0-9._-]`` replaced by ``_``.  Two layers whose names map to the
@@ -57,7 +63,9 @@ hex file against its array (no masking: a value wider than its declared
 width is refused), the decoded tensor against the shape and the
 symmetric ``bits`` range (no silent wrap), a re-encoding against the
 stored arrays (so stream words, metadata and entries must be the
-canonical ones), and nnz, sparsity and storage bits recomputed.  Every
+canonical ones), nnz, sparsity and storage bits recomputed, and the
+``hardware`` record (block of the format, all its parameters valid, the
+recorded packing theirs, the weights fitting the build).  Every
 problem is a ``ValueError`` naming the layer and the file.
 """
 from __future__ import annotations
@@ -68,12 +76,10 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import zfnaf
-
 from . import storage
 from ._checks import check_weights, layer_label
 from .fileio import npz_bytes, sha256, to_hex_lines, write_files_atomically
-from .formats import FORMATS, HEX_LAYOUT, SCHEMA, VERSION, decode, encode, file_base
+from .formats import FORMATS, HEX_LAYOUT, SCHEMA, VERSION, encode, file_base, get_format
 from .loader import load_export
 from .quant import Quantized, check_quantized, quantize
 
@@ -94,7 +100,8 @@ def _requested(value, label):
 
 def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
                   recipe: dict | None = None, source: str | None = None, requested_sparsity=None,
-                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex") -> tuple[dict, dict]:
+                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex", target: str | None = None,
+                  target_params: dict | None = None) -> tuple[dict, dict]:
     """Everything :func:`export_layer` would write, in memory, nothing written.
 
     Returns ``(files, manifest)``: ``files`` maps file name to bytes, the
@@ -102,8 +109,7 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     :func:`export_layer`.
     """
     label = layer_label(name)
-    if fmt not in FORMATS:
-        raise ValueError(f"{label}: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    f = get_format(fmt, label)
     if hex_ext not in (".hex", ".mem"):
         raise ValueError(f"{label}: hex extension must be '.hex' or '.mem', not {hex_ext!r}")
     if source is not None and not isinstance(source, str):
@@ -116,14 +122,26 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     else:
         qz = check_quantized(quantize(check_weights(weight, name), bits=bits, per=per, name=name), name)
     q = qz.q
-    arrays, widths, signed, params = encode(q, fmt, qz.bits, axis=axis, brick=brick, name=name)
-    back = decode(arrays, fmt, q.shape, params, qz.bits)
-    if not np.array_equal(back, q):
+    hardware = None
+    if f.block is not None or target is not None or target_params:
+        from .targets import resolve   # imports hw: only for formats with a block
+        hardware = resolve(f, q, qz.bits, target, target_params, label,
+                           axis if "axis" in f.options else -1)
+    options = {k: v for k, v in {"axis": axis, "brick": brick}.items() if k in f.options}
+    if hardware is not None:
+        packing = f.packing(hardware["params"])
+        clash = {k: (options[k], v) for k, v in packing.items() if k in options and options[k] != v}
+        if clash:
+            raise ValueError(f"{label}: " + "; ".join(
+                f"{k} {a} differs from the {hardware['block']} build's {k} {b} (pass "
+                f"--param {k}={a}, or {k}={b} to the export)" for k, (a, b) in clash.items()))
+        options.update(packing)
+    params = f.params(q.shape, qz.bits, options, label)
+    arrays, widths, signed = f.encode(q, qz.bits, params, label)
+    f.check_sizes(q.shape, params, arrays)
+    if not np.array_equal(f.decode(arrays, q.shape, params, qz.bits), q):
         raise ValueError(f"{label}: {fmt} encoding does not decode back to the layer")
     nnz = int(np.count_nonzero(q))
-    bits_all = storage.storage_bits(q, qz.bits)
-    fmt_bits = (bits_all[fmt] if fmt != "zfnaf" else
-                zfnaf.storage_bits(q.shape, nnz, qz.bits, axis=params["axis"], brick=params["brick"]))
     base = _base_of(name)
     files, arr_meta = {}, {}
     for key, arr in arrays.items():
@@ -134,14 +152,15 @@ def prepare_layer(name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
     files[f"{base}.npz"] = npz_bytes(arrays)
     manifest = {
         "schema": SCHEMA, "version": VERSION, "layer": str(name), "format": fmt,
-        "format_params": params, "source": source, "recipe": recipe,
+        "format_params": params, "hardware": hardware, "source": source, "recipe": recipe,
         "shape": list(q.shape), "dtype": str(q.dtype), "bits": int(qz.bits),
         "quant": {"per": qz.per, "scale": np.asarray(qz.scale, dtype=np.float64).reshape(-1).tolist(),
                   "scale_shape": list(np.shape(qz.scale)), "symmetric": True,
                   "rounding": "half-even", "extra_zeros": int(qz.extra_zeros)},
         "requested_sparsity": requested,
         "sparsity": float(1.0 - nnz / q.size), "nnz": nnz,
-        "storage_bits": int(fmt_bits), "storage_bits_all": bits_all,
+        "storage_bits": f.storage_bits(q, qz.bits, params),
+        "storage_bits_all": storage.storage_bits(q, qz.bits),
         "hex_layout": HEX_LAYOUT, "arrays": arr_meta, "npz": f"{base}.npz",
         "files": {k: sha256(v) for k, v in files.items()},
     }
@@ -240,7 +259,8 @@ def _stale_files(out_dir, bases: dict, new_names) -> list:
 
 def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str = "tensor",
                   recipe: dict | None = None, source: str | None = None, requested=None,
-                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex", progress=None) -> dict:
+                  axis: int = -1, brick: int = 16, hex_ext: str = ".hex", target: str | None = None,
+                  target_params: dict | None = None, progress=None) -> dict:
     """Export several layers ``{name: weight or Quantized}`` into ``out_dir``: all or nothing.
 
     Every layer's complete file set is quantised, encoded, verified and
@@ -260,7 +280,8 @@ def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str =
     for name, w in weights.items():
         files, man = prepare_layer(name, w, fmt=fmt, bits=bits, per=per, recipe=recipe,
                                    source=source, requested_sparsity=requested.get(name),
-                                   axis=axis, brick=brick, hex_ext=hex_ext)
+                                   axis=axis, brick=brick, hex_ext=hex_ext, target=target,
+                                   target_params=target_params)
         mname = f"{bases[name]}.json"
         manifests[mname] = files.pop(mname)
         data.update(files)
@@ -274,7 +295,8 @@ def export_layers(out_dir, weights: dict, *, fmt: str, bits: int = 8, per: str =
 
 def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "tensor",
                  recipe: dict | None = None, source: str | None = None, requested_sparsity=None,
-                 axis: int = -1, brick: int = 16, hex_ext: str = ".hex") -> dict:
+                 axis: int = -1, brick: int = 16, hex_ext: str = ".hex", target: str | None = None,
+                 target_params: dict | None = None) -> dict:
     """Quantise (unless ``weight`` is a :class:`Quantized`), encode, verify, write.
 
     Parameters: ``out_dir`` the target directory; ``name`` the layer name
@@ -285,13 +307,17 @@ def export_layer(out_dir, name, weight, *, fmt: str, bits: int = 8, per: str = "
     ``recipe`` the pruning recipe (JSON); ``source`` where the weights came
     from; ``requested_sparsity`` for the record; ``axis`` (the channel axis,
     an integer) and ``brick`` (a power of two in [2, 256]) for zfnaf;
-    ``hex_ext`` ``.hex`` or ``.mem``.  Returns the manifest.  Nothing is
+    ``hex_ext`` ``.hex`` or ``.mem``; ``target`` the hardware block to pack the
+    streams for (the format's block, e.g. ``csr_spmv``) and ``target_params`` its
+    parameters (:mod:`pruning.targets`; without a target, the block's default build
+    widened where the layer needs it).  Returns the manifest.  Nothing is
     written unless every step succeeds, and the write is all-or-nothing.
     """
     bases = _check_names([name])
     files, manifest = prepare_layer(name, weight, fmt=fmt, bits=bits, per=per, recipe=recipe,
                                     source=source, requested_sparsity=requested_sparsity,
-                                    axis=axis, brick=brick, hex_ext=hex_ext)
+                                    axis=axis, brick=brick, hex_ext=hex_ext, target=target,
+                                    target_params=target_params)
     _check_target(out_dir, bases)
     write_files_atomically(out_dir, files, remove=_stale_files(out_dir, bases, files))
     return manifest

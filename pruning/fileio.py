@@ -18,6 +18,8 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty 
 _NPY_MAGIC = b"\x93NUMPY"
 
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# The widest hex word: a 16-lane csr_spmv beat of 32-bit values and 32-bit columns.
+MAX_WIDTH = 1024
 
 
 def to_hex_lines(values, width_bits: int) -> bytes:
@@ -25,28 +27,41 @@ def to_hex_lines(values, width_bits: int) -> bytes:
 
     Signed values are written as their two's complement in ``width_bits``
     bits (what ``$readmemh`` into a ``[width_bits-1:0]`` memory expects).
-    Vectorised: builds the text as a byte array, no per-value formatting.
+    Words wider than 64 bits (up to :data:`MAX_WIDTH`) come as a uint64 array of
+    shape ``(words, ceil(width_bits / 64))``, least significant limb first
+    (:func:`pruning.formats.to_words`).  Vectorised: no per-value formatting.
     """
-    if not 1 <= width_bits <= 64:
-        raise ValueError(f"hex word width must be in [1, 64] bits, not {width_bits}")
-    v = np.asarray(values).reshape(-1)
-    if v.dtype.kind == "u":
-        u = v.astype(np.uint64)
+    if not 1 <= width_bits <= MAX_WIDTH:
+        raise ValueError(f"hex word width must be in [1, {MAX_WIDTH}] bits, not {width_bits}")
+    limbs = -(-width_bits // 64)
+    v = np.asarray(values)
+    if limbs == 1:
+        v = v.reshape(-1)
+        u = v.astype(np.uint64) if v.dtype.kind == "u" else v.astype(np.int64).view(np.uint64)
+        u = u.reshape(-1, 1)
     else:
-        u = v.astype(np.int64).view(np.uint64)
-    if width_bits < 64:
-        u = u & np.uint64((1 << width_bits) - 1)
+        if v.dtype != np.uint64 or v.ndim != 2 or v.shape[1] != limbs:
+            raise ValueError(f"{width_bits}-bit words must be a uint64 array of shape "
+                             f"(n, {limbs}), not {v.dtype}{list(v.shape)}")
+        u = v
+    top = width_bits - 64 * (limbs - 1)
+    if top < 64:
+        u = u.copy()
+        u[:, -1] &= np.uint64((1 << top) - 1)
     nd = -(-width_bits // 4)
-    shifts = np.arange(nd - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
-    nib = ((u[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.intp)
-    text = np.empty((v.size, nd + 1), dtype=np.uint8)
+    shifts = np.arange(15, -1, -1, dtype=np.uint64) * np.uint64(4)
+    # every limb as 16 digits, most significant limb first, then the leading digits cut
+    nib = ((u[:, ::-1, None] >> shifts[None, None, :]) & np.uint64(15)).astype(np.intp)
+    nib = nib.reshape(u.shape[0], 16 * limbs)[:, 16 * limbs - nd:]
+    text = np.empty((u.shape[0], nd + 1), dtype=np.uint8)
     text[:, :nd] = _DIGITS[nib]
     text[:, nd] = ord("\n")
     return text.tobytes()
 
 
 def parse_hex(data: bytes, width_bits: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`to_hex_lines` (fixed-width lines): int64 or uint64 values.
+    """Inverse of :func:`to_hex_lines` (fixed-width lines): int64 or uint64 values, or for
+    words wider than 64 bits a uint64 array ``(words, limbs)``, least significant limb first.
 
     Raises ``ValueError`` for a line of the wrong length or a non-hex digit.
     """
@@ -64,10 +79,15 @@ def parse_hex(data: bytes, width_bits: int, signed: bool) -> np.ndarray:
     if (nib == 255).any():
         line = int(np.flatnonzero((nib == 255).any(axis=1))[0])
         raise ValueError(f"hex line {line} has a character that is not a hex digit")
-    shifts = np.arange(nd - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
-    u = np.bitwise_or.reduce(nib.astype(np.uint64) << shifts[None, :], axis=1) if nd else \
-        np.zeros(text.shape[0], dtype=np.uint64)
-    u = u.astype(np.uint64).reshape(-1)
+    limbs = -(-width_bits // 64)
+    full = np.zeros((nib.shape[0], 16 * limbs), dtype=np.uint64)   # left-padded to limbs
+    full[:, 16 * limbs - nd:] = nib
+    shifts = np.arange(15, -1, -1, dtype=np.uint64) * np.uint64(4)
+    u = np.bitwise_or.reduce(full.reshape(-1, limbs, 16) << shifts[None, None, :],
+                             axis=2)[:, ::-1].astype(np.uint64)
+    if limbs > 1:
+        return np.ascontiguousarray(u)
+    u = u.reshape(-1)
     if signed and width_bits < 64:
         sign = np.uint64(1 << (width_bits - 1))
         return (u ^ sign).astype(np.int64) - np.int64(1 << (width_bits - 1))
@@ -211,16 +231,27 @@ def write_files_atomically(directory, files: dict, remove=()) -> None:
         raise
 
 
+def _user_path(exc: OSError, path) -> OSError:
+    """``exc`` naming the user's ``path`` instead of the internal staging folder."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
 def _stage_and_move(directory: Path, files: dict, remove: list) -> None:
     """The staged write of :func:`write_files_atomically` (arguments already checked)."""
-    staging = _staging_dir(directory)
+    try:
+        staging = _staging_dir(directory)
+    except OSError as exc:
+        raise _user_path(exc, directory) from None
     created = False
     try:
         for fname, data in files.items():
-            with open(staging / fname, "xb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(staging / fname, "xb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:   # e.g. a full disk or a name too long
+                raise _user_path(exc, directory / fname) from None
         if not directory.exists():
             directory.mkdir()
             created = True
@@ -240,7 +271,10 @@ def _stage_and_move(directory: Path, files: dict, remove: list) -> None:
                 # recorded first: undoing a move that never happened is harmless
                 # (the backup is the same file; a missing new file is skipped)
                 done.append((final, saved))
-                os.replace(staging / fname, final)
+                try:
+                    os.replace(staging / fname, final)
+                except OSError as exc:
+                    raise _user_path(exc, final) from None
             for fname in remove:
                 final = directory / fname
                 if not os.path.isfile(final) or os.path.islink(final):

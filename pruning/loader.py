@@ -15,12 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import zfnaf
-
 from . import storage
-from .fileio import load_npz, parse_hex, sha256
-from .formats import (FORMATS, HEX_LAYOUT, SCHEMA, VERSION, array_dtypes, decode, encode,
-                      file_base, format_params)
+from .fileio import MAX_WIDTH, load_npz, parse_hex, sha256
+from .formats import FORMATS, HEX_LAYOUT, SCHEMA, VERSION, file_base, get_format
 from .quant import dequantize, qmax_of
 
 __all__ = ["load_export"]
@@ -62,6 +59,7 @@ def _check_schema(man: dict) -> None:
     if man["format"] not in FORMATS:
         raise _Bad(f"unknown format {man['format']!r}; choose from {', '.join(FORMATS)}")
     _field(man, "format_params", lambda v: isinstance(v, dict), "an object")
+    _field(man, "hardware", lambda v: v is None or isinstance(v, dict), "an object or null")
     _field(man, "source", lambda v: v is None or isinstance(v, str), "a string or null")
     _field(man, "recipe", lambda v: v is None or isinstance(v, dict), "an object or null")
     _field(man, "shape", lambda v: _int_list(v) and math.prod(v) > 0,
@@ -95,8 +93,8 @@ def _check_schema(man: dict) -> None:
             raise _Bad(f"manifest {where} must be an object, not {meta!r}"[:300])
         _field(meta, "dtype", lambda v: isinstance(v, str), "a string", where)
         _field(meta, "shape", _int_list, "a list of non-negative integers", where)
-        _field(meta, "width_bits", lambda v: _is_int(v) and 1 <= v <= 64, "an integer in [1, 64]",
-               where)
+        _field(meta, "width_bits", lambda v: _is_int(v) and 1 <= v <= MAX_WIDTH,
+               f"an integer in [1, {MAX_WIDTH}]", where)
         _field(meta, "signed", lambda v: isinstance(v, bool), "true or false", where)
         _field(meta, "hex", lambda v: isinstance(v, str), "a string", where)
     _field(man, "npz", lambda v: isinstance(v, str), "a string")
@@ -157,6 +155,10 @@ def _check_files(man: dict, base: str, folder: Path) -> str:
 def _fits(flat: np.ndarray, width: int, signed: bool) -> bool:
     if not flat.size:
         return True
+    if width > 64:   # (words, limbs) uint64, least significant limb first
+        limbs, top = -(-width // 64), width - 64 * (-(-width // 64) - 1)
+        return (not signed and flat.dtype == np.uint64 and flat.ndim == 2
+                and flat.shape[1] == limbs and (top >= 64 or int(flat[:, -1].max()) < 1 << top))
     if signed:
         lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
         return bool(int(flat.min()) >= lo and int(flat.max()) <= hi)
@@ -167,7 +169,7 @@ def _fits(flat: np.ndarray, width: int, signed: bool) -> bool:
 
 def _check_arrays(man: dict, arrays: dict, folder: Path) -> None:
     fmt, bits = man["format"], man["bits"]
-    want = array_dtypes(fmt, man["dtype"])
+    want = get_format(fmt).dtypes(man["dtype"])
     if set(arrays) != set(want) or set(man["arrays"]) != set(want):
         raise _Bad(f"{fmt} needs arrays {sorted(want)}; the npz has {sorted(arrays)} and the "
                    f"manifest lists {sorted(man['arrays'])}")
@@ -180,11 +182,11 @@ def _check_arrays(man: dict, arrays: dict, folder: Path) -> None:
         if meta["dtype"] != str(arr.dtype) or meta["shape"] != list(arr.shape):
             raise _Bad(f"array {key!r} is {arr.dtype}{list(arr.shape)}, manifest says "
                        f"{meta['dtype']}{meta['shape']}")
-        flat = arr.reshape(-1)
+        width, signed = meta["width_bits"], meta["signed"]
+        flat = arr.reshape(-1) if width <= 64 else arr
         if key in ("q", "values") and flat.size and (int(flat.min()) < -qmax or int(flat.max()) > qmax):
             raise _Bad(f"array {key!r} holds values outside the symmetric {bits}-bit range "
                        f"[-{qmax}, {qmax}]")
-        width, signed = meta["width_bits"], meta["signed"]
         if not _fits(flat, width, signed):
             raise _Bad(f"array {key!r} holds values wider than its declared "
                        f"{'signed' if signed else 'unsigned'} {width} bits")
@@ -199,17 +201,17 @@ def _check_arrays(man: dict, arrays: dict, folder: Path) -> None:
 
 def _decode_and_recheck(man: dict, arrays: dict) -> np.ndarray:
     fmt, shape, bits = man["format"], tuple(man["shape"]), man["bits"]
-    fp = man["format_params"]
+    f, fp = get_format(fmt), man["format_params"]
     try:
-        want_params = format_params(fmt, shape, bits, axis=fp.get("axis", -1),
-                                    brick=fp.get("brick", 16))
+        want_params = f.params(shape, bits, {k: fp[k] for k in f.options if k in fp}, "")
     except ValueError as exc:
         raise _Bad(f"format_params: {str(exc).split(': ', 1)[-1]}") from None
     if fp != want_params or any(type(fp[k]) is not type(v) for k, v in want_params.items()):
         raise _Bad(f"{fmt} format_params {json.dumps(fp)[:200]} does not match shape "
                    f"{list(shape)} (expected {json.dumps(want_params)[:200]})")
     try:
-        wide = decode(arrays, fmt, shape, want_params, bits)
+        f.check_sizes(shape, want_params, arrays)
+        wide = f.decode(arrays, shape, want_params, bits)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise _Bad(f"{fmt} data is invalid: {exc}") from None
     except MemoryError:  # a last resort: check_sizes refuses inflated shapes first
@@ -224,10 +226,9 @@ def _decode_and_recheck(man: dict, arrays: dict) -> np.ndarray:
     # covers what the decoders do not read (CSR stream words, zfnaf entries)
     # and non-canonical encodings.
     try:
-        again, widths, signed, _ = encode(q, fmt, bits, axis=want_params.get("axis", -1),
-                                          brick=want_params.get("brick", 16))
+        again, widths, signed = f.encode(q, bits, want_params, "")
     except ValueError as exc:
-        raise _Bad(f"cannot re-encode the decoded tensor ({exc})") from None
+        raise _Bad(f"cannot re-encode the decoded tensor ({str(exc).lstrip(': ')})") from None
     for key, arr in again.items():
         meta = man["arrays"][key]
         if meta["width_bits"] != widths[key] or meta["signed"] != signed[key]:
@@ -237,6 +238,38 @@ def _decode_and_recheck(man: dict, arrays: dict) -> np.ndarray:
         if arrays[key].shape != arr.shape or not np.array_equal(arrays[key], arr):
             raise _Bad(f"array {key!r} is not the canonical {fmt} encoding of the decoded tensor")
     return q
+
+
+def _targets(man: dict, build):
+    """:mod:`pruning.targets` (which imports hw) when the export or the caller names
+    hardware, else ``None``."""
+    if get_format(man["format"]).block is None and man["hardware"] is None and build is None:
+        return None
+    from . import targets
+    return targets
+
+
+def _check_hardware(man: dict, build) -> None:
+    """The ``hardware`` record against the format and its recorded packing."""
+    t = _targets(man, build)
+    if t is not None:
+        try:
+            t.check_hardware(man["hardware"], man["format"], man["format_params"])
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
+
+
+def _check_pairing(man: dict, q: np.ndarray, build) -> None:
+    """The decoded weights fit the recorded build, and (``build``) pair with that build."""
+    t = _targets(man, build)
+    if t is not None:
+        try:
+            axis = man["format_params"].get("axis", -1)
+            t.check_fit(man["hardware"], q, axis)
+            if build is not None:
+                t.check_build(man["hardware"], build[0], build[1], q, man["format"], axis)
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
 
 
 def _check_figures(man: dict, q: np.ndarray) -> None:
@@ -253,21 +286,21 @@ def _check_figures(man: dict, q: np.ndarray) -> None:
     if got != bits_all or not all(_is_int(v) or v is None for v in got.values()):
         raise _Bad(f"storage_bits_all {man['storage_bits_all']} does not match the recomputed "
                    f"{bits_all}")
-    fp = man["format_params"]
-    fmt_bits = (bits_all[man["format"]] if man["format"] != "zfnaf" else
-                zfnaf.storage_bits(q.shape, nnz, man["bits"], axis=fp["axis"], brick=fp["brick"]))
+    fmt_bits = get_format(man["format"]).storage_bits(q, man["bits"], man["format_params"])
     if man["storage_bits"] != fmt_bits:
         raise _Bad(f"storage_bits {man['storage_bits']} does not match the recomputed {fmt_bits}")
 
 
-def load_export(manifest_path) -> dict:
+def load_export(manifest_path, *, build=None) -> dict:
     """Load and fully check one export; returns ``{"manifest", "arrays", "q", "weight"}``.
 
     ``manifest_path`` is a layer's ``.json`` manifest.  ``q`` is the decoded
     integer tensor (the manifest's dtype), ``weight`` its dequantised
     float64 value.  Raises ``ValueError`` naming the layer (or the file when
     the manifest cannot be read) and the problem; see :mod:`pruning.export`
-    for the list of checks.
+    for the list of checks.  ``build``, a ``(block, params)`` pair, also refuses an
+    export whose streams were packed for another build of the block
+    (:func:`pruning.targets.check_build`), before anything is simulated.
     """
     path = Path(manifest_path)
     where = f"export {path.name or path}"
@@ -291,6 +324,7 @@ def load_export(manifest_path) -> dict:
         where = f"layer {man['layer']!r} ({path.name})"
     try:
         _check_schema(man)
+        _check_hardware(man, build)
         scale = _check_quant(man)
         base = file_base(man["layer"])
         _check_files(man, base, path.parent)
@@ -301,6 +335,7 @@ def load_export(manifest_path) -> dict:
         _check_arrays(man, arrays, path.parent)
         q = _decode_and_recheck(man, arrays)
         _check_figures(man, q)
+        _check_pairing(man, q, build)
     except _Bad as exc:
         raise ValueError(f"{where}: {exc}") from None
     return {"manifest": man, "arrays": arrays, "q": q,

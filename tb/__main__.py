@@ -1,11 +1,18 @@
 """``python -m tb``: the simulation regression and the Verilator lint.
 
-    python -m tb sim  [BENCH ...] [--seed N] [--waves]   (also SEED= / WAVES=1 in the env)
+    python -m tb sim  [BENCH ...] [--seed N] [--waves] [--testcase NAME[,NAME...]]
+                      (also SEED=, WAVES=1 and TESTCASE= in the environment, as `make sim` passes them)
     python -m tb lint [--dir build/verilog]
+
+BENCH is a bench id (`csr_spmv[lanes4]`) or a block name (all its benches).  TESTCASE
+follows cocotb's convention: comma-separated test names, e.g. `encoder_edges` (every
+parametrised variant) or `encoder_edges/stall=False` (one); only benches that have such
+a test run.
 """
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +20,8 @@ from pathlib import Path
 
 from .benches import BENCHES
 from .report import metric_rows, print_table
-from .runner import VLT, run_bench, verilator_cmd
+from .runner import (VLT, cocotb_test_names, exact_filter, parse_seed, parse_testcase, run_bench, select_tests,
+                     verilator_cmd, wave_format)
 
 
 def summary_rows(results):
@@ -23,23 +31,53 @@ def summary_rows(results):
             for bench, result in results for r in metric_rows(bench, result)]
 
 
-def cmd_sim(args):
-    seed = args.seed if args.seed is not None else os.environ.get("SEED") or None
-    seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little") >> 1
+def _plan(args):
+    """(seed, waves, [(bench, test_filter)]) from the arguments and the environment, or a
+    one-line ValueError: every check happens before anything is built."""
+    if args.seed is not None:
+        seed = parse_seed(args.seed, "--seed")
+    else:
+        seed = parse_seed(os.environ.get("SEED"), "SEED")
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
     waves = args.waves or os.environ.get("WAVES", "0") not in ("", "0")
     benches = [b for b in BENCHES if not args.benches or b.id in args.benches
                or b.block in args.benches]
     if not benches:
-        print(f"no bench matches {args.benches}; known: {[b.id for b in BENCHES]}")
+        raise ValueError(f"no bench matches {' '.join(args.benches)}; known: "
+                         f"{', '.join(b.id for b in BENCHES)}")
+    source = "--testcase" if args.testcase is not None else "TESTCASE"
+    cases = parse_testcase(args.testcase if args.testcase is not None
+                           else os.environ.get("TESTCASE"))
+    if not cases:
+        return seed, waves, [(b, b.test_filter) for b in benches]
+    missing = [case for case in cases
+               if not any(select_tests(b.module, b.test_filter, [case]) for b in benches)]
+    if missing:
+        known = sorted({name[len(b.module) + 1:].split("/")[0] for b in benches
+                        for name in cocotb_test_names(b.module) if re.search(b.test_filter, name)})
+        raise ValueError(f"{source}: no test named {', '.join(missing)} in "
+                         f"{' '.join(args.benches) or 'any bench'}; test names: {', '.join(known)}")
+    plan = [(b, select_tests(b.module, b.test_filter, cases)) for b in benches]
+    plan = [(b, exact_filter(chosen)) for b, chosen in plan if chosen]
+    return seed, waves, plan
+
+
+def cmd_sim(args):
+    try:
+        seed, waves, plan = _plan(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    where = f"build/sim/*-waves/run-*/dump.{wave_format()}" if waves else ""
     print(f"make sim: seed {seed} (reproduce with `make sim SEED={seed}`)"
-          + (", FST waveforms under build/sim/*-waves/run-*/dump.fst" if waves else ""))
+          + (f", {wave_format().upper()} waveforms under {where}" if waves else ""), flush=True)
     results = []
-    for bench in benches:
+    for bench, test_filter in plan:
         t0 = time.monotonic()
         result = run_bench(bench.block, bench.module, params=bench.params,
-                           test_filter=bench.test_filter, seed=seed, waves=waves,
-                           tag=bench.tag)
+                           test_filter=test_filter, seed=seed, waves=waves,
+                           tag=bench.tag, label=bench.id)
         status = "PASS" if result.passed else "FAIL"
         print(f"  {bench.id:<24} {status}  {len(result.tests)} tests  "
               f"{'built' if result.built else 'cached model'}  {time.monotonic() - t0:.1f} s",
@@ -80,8 +118,10 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("sim", help="run the cocotb regressions on Verilator")
     sim.add_argument("benches", nargs="*", metavar="BENCH")
-    sim.add_argument("--seed", type=int)
+    sim.add_argument("--seed", help="regression seed, an integer in [0, 2**32)")
     sim.add_argument("--waves", action="store_true")
+    sim.add_argument("--testcase", metavar="NAME[,NAME...]",
+                     help="run only these cocotb tests (cocotb's TESTCASE convention)")
     lint = sub.add_parser("lint", help="verilator --lint-only -Wall on generated Verilog")
     lint.add_argument("--dir", default="build/verilog")
     args = parser.parse_args(argv)

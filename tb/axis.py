@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import cocotb
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import Event, FallingEdge, ReadOnly, SimTimeoutError, with_timeout
+from cocotb.triggers import (Event, FallingEdge, ReadOnly, ReadWrite, SimTimeoutError,
+                             with_timeout)
 
 __all__ = ["Beat", "AxisSource", "AxisSink", "always", "random_pauses", "random_ready",
            "bursty_ready", "SignalSampler"]
@@ -160,8 +161,21 @@ class AxisSink(_Agent):
         offered = None            # (data, last) offered last cycle and not taken
         while True:
             await FallingEdge(self.clock)
-            self.tready.value = int(next(self.ready))
+            ready = int(next(self.ready))
+            # Probe: look at the offer with tready low first, then raise tready in the same
+            # time step (no clock edge in between).  An offer that appears, changes or
+            # vanishes when tready rises means tvalid/tdata wait on tready: a violation
+            # that a sink sampling only with its own tready high would never see.
+            self.tready.value = 0
+            await ReadWrite()
+            probe = self._offer()
+            if ready:
+                self.tready.value = 1
             await ReadOnly()
+            assert self._offer() == probe, (
+                f"{self.prefix}: AXI4-Stream rule broken at cycle {self.cycle()}: with tready "
+                f"low the port offers {probe or 'nothing'}, with tready high "
+                f"{self._offer() or 'nothing'}: tvalid/tdata must not wait on tready")
             valid = bool(self.tvalid.value)
             if offered is not None:
                 now = (int(self.tdata.value), self._last()) if valid else None
@@ -182,6 +196,10 @@ class AxisSink(_Agent):
 
     def _last(self):
         return bool(self.tlast.value) if self.tlast is not None else False
+
+    def _offer(self):
+        """(tdata, tlast) on offer now, or None if tvalid is low."""
+        return (int(self.tdata.value), self._last()) if self.tvalid.value else None
 
     async def wait_for(self, count, within=None):
         """Wait until ``count`` beats have been collected in total.

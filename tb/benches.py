@@ -21,10 +21,26 @@ class Bench:
 
 
 BENCHES = [
-    Bench("rlc_encoder", "tb.test_rlc", r"\.encoder_"),
-    Bench("rlc_decoder", "tb.test_rlc", r"\.decoder_"),
-    Bench("rlc_loopback", "tb.test_rlc", r"\.loopback"),
-    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_"),
-    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_", {"overflow": "saturate"}, "saturate"),
-    Bench("csr_spmv", "tb.test_csr_spmv", r"\.spmv_", {"lanes": 4}, "lanes4"),
+    Bench("rlc_encoder", "tb.bench_rlc", r"\.encoder_"),
+    Bench("rlc_decoder", "tb.bench_rlc", r"\.decoder_"),
+    Bench("rlc_loopback", "tb.bench_rlc", r"\.loopback"),
+    Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_"),
+    Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_", {"overflow": "saturate"}, "saturate"),
+    Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_", {"lanes": 4}, "lanes4"),
+    # near its limits: 16 rows and columns, narrow fields (x wider than x_width can be sent)
+    Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_(malformed|unused_slots|limit_|empty_rows)",
+          {"lanes": 2, "max_rows": 16, "max_cols": 16, "value_width": 12, "x_width": 12,
+           "col_width": 8, "row_width": 8}, "small"),
+    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_"),
+    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_", {"groups": 16, "overflow": "saturate"},
+          "g16_sat"),
+    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_",
+          {"n": 1, "groups": 1, "width": 16, "acc_width": 40}, "1of4_g1_int16"),
+    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_",
+          {"n": 2, "m": 8, "groups": 2, "acc_width": 24, "overflow": "saturate"}, "2of8_g2_sat"),
+    Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(pruned_export|groups|extremes|fallback)"),
+    Bench("cnv_encoder", "tb.bench_cnv", r"\.encoder_"),
+    Bench("cnv_unit", "tb.bench_cnv", r"\.unit_", {"acc_width": 20}, "acc20"),
+    Bench("cnv_unit", "tb.bench_cnv", r"\.unit_",
+          {"lanes": 1, "overflow": "saturate", "acc_width": 20}, "l1_saturate"),
 ]

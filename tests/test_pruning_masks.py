@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from pruning import masks as M
 from pruning.api import prune
+from pruning import prune
+from pruning.masks import global_select, select
 
 
 # ---------------------------------------------------------------- rounding rule
@@ -315,3 +317,46 @@ def test_conv_nm_axis_minus_one_is_flattened_explicit_axis_is_real():
     # R*S = 9 is not a multiple of 4, so the flattened and per-S groups differ.
     w2 = np.random.default_rng(6).standard_normal((4, 3, 3, 3))
     assert not np.array_equal(prune(w2, nm="2:4").masks[None], prune(w2, nm="2:4", axis=3).masks[None])
+
+
+def _g3_weights():
+    return {"a": np.vstack([np.full(1024, 3.0), np.full(1024, 1.0)]),
+            "b": np.vstack([np.full(1024, 2.0), np.full(1024, 0.5)])}
+
+
+def test_global_obd_filter_overflow_keeps_one_filter_per_layer():
+    w = _g3_weights()
+    h = {k: np.full(v.shape, 1e308) for k, v in w.items()}
+    r = prune(w, 0.5, criterion="obd", hessians=h, scope="global", granularity="filter")
+    assert r.masks["a"][:, 0].tolist() == [True, False]
+    assert r.masks["b"][:, 0].tolist() == [True, False]
+
+
+def test_layer_obd_filter_overflow_ranks_correctly():
+    w = np.vstack([np.full(1024, 1.0), np.full(1024, 3.0)])
+    r = prune({"a": w}, 0.5, criterion="obd", hessians={"a": np.full(w.shape, 1e308)},
+              granularity="filter")
+    assert r.masks["a"][:, 0].tolist() == [False, True]
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, np.inf])
+def test_group_norm_of_huge_scores_matches_scaled_ranking(p):
+    # Scores near the float64 maximum: the unscaled sums overflow; the ranking
+    # must equal the ranking of the same scores divided by 2**1000.
+    rng = np.random.default_rng(1)
+    small = {"x": rng.random((6, 64)), "y": rng.random((5, 64))}
+    big = {k: v * 2.0 ** 1020 for k, v in small.items()}
+    want = global_select(small, 0.5, granularity="row", p=p)
+    got = global_select(big, 0.5, granularity="row", p=p)
+    for k in small:
+        assert np.array_equal(want[k], got[k])
+    assert np.array_equal(select(big["x"], 0.5, granularity="row", p=p),
+                          select(small["x"], 0.5, granularity="row", p=p))
+
+
+def test_global_select_protects_without_inf_sentinel():
+    # Every unit ties; the protected (first) unit of each layer survives.
+    s = {"a": np.full((3, 4), 7.0), "b": np.full((2, 4), 7.0)}
+    m = global_select(s, 0.6, granularity="row")
+    assert m["a"][:, 0].tolist() == [True, False, False]
+    assert m["b"][:, 0].tolist() == [True, False]

@@ -2,6 +2,7 @@
 import pytest
 
 from pruning.schedules import OneShot, PolynomialDecay, iterative_sparsities
+import numpy as np
 
 
 def test_polynomial_decay_known_values():
@@ -66,3 +67,26 @@ def test_polynomial_decay_is_exact_decimal_and_ends_at_final():
     # float arithmetic gives 0.16666666666666669 and 0.2333...; exact: 1/6 and 7/30 of 1 at 12 places.
     assert [s.sparsity(t) for t in range(5)] == [0.1, 0.166666666667, 0.233333333333, 0.3, 0.3]
     assert PolynomialDecay(0.0, 0.7, begin=0, end=7).sparsity(7) == 0.7
+
+
+def test_schedules_accept_numpy_integer_steps():
+    from pruning.schedules import OneShot, PolynomialDecay
+    s = PolynomialDecay(0.0, 0.5, np.int64(0), np.int32(10), np.int8(2), np.int64(3))
+    assert type(s.end) is int and s.sparsity(10) == 0.5 and s.should_prune(np.int64(4))
+    assert OneShot(0.5, np.int64(3)).at == 3
+
+
+def test_schedule_errors_have_no_weights_label():
+    from pruning.schedules import OneShot, PolynomialDecay, iterative_sparsities
+    for make in (lambda: OneShot("x"), lambda: PolynomialDecay(0.0, 1.0, 0, 10),
+                 lambda: iterative_sparsities(1.5, 3)):
+        with pytest.raises(ValueError) as e:
+            make()
+        assert not str(e.value).startswith("weights") and "sparsity" in str(e.value)
+
+
+def test_polynomial_decay_refuses_initial_above_final():
+    from pruning.schedules import PolynomialDecay
+    with pytest.raises(ValueError, match="initial sparsity 0.5 must not exceed final sparsity 0.3"):
+        PolynomialDecay(0.5, 0.3, 0, 10)
+    assert PolynomialDecay(0.5, 0.5, 0, 10).sparsity(3) == 0.5

@@ -1,0 +1,55 @@
+"""Deliberately broken designs, for anti-vacuity: a check run on one of these must FAIL.
+
+A mutator edits the :class:`formal.harness.Env` before the top is wired in: it may replace
+what a top input is fed (``env.drive[input]``) or what the properties see of an output
+(``env.drive[output]``), reading the top's real ports as ``getattr(env.top, name)``.
+Each models a bug the properties exist to catch.
+"""
+
+from amaranth.hdl import Signal
+
+__all__ = ["corrupt_held_data", "drop_first_beat", "stuck_error", "slow_output"]
+
+
+def corrupt_held_data(prefix):
+    """The manager's ``tdata`` bit 0 toggles every cycle, also while a beat is held."""
+    def mutate(env):
+        toggle = Signal(name="mut_toggle")
+        env.m.d.sync += toggle.eq(~toggle)
+        data = getattr(env.top, f"{prefix}_tdata")
+        env.drive[f"{prefix}_tdata"] = data ^ toggle
+    mutate.__name__ = f"corrupt_held_data({prefix})"
+    return mutate
+
+
+def drop_first_beat(prefix):
+    """The first beat the manager offers is swallowed: taken from the block, never shown."""
+    def mutate(env):
+        dropped = Signal(name="mut_dropped")
+        valid = getattr(env.top, f"{prefix}_tvalid")
+        drop_now = valid & ~dropped
+        env.m.d.sync += dropped.eq(dropped | drop_now)
+        env.drive[f"{prefix}_tvalid"] = valid & ~drop_now
+        env.drive[f"{prefix}_tready"] = env.port[f"{prefix}_tready"] | drop_now
+    mutate.__name__ = f"drop_first_beat({prefix})"
+    return mutate
+
+
+def stuck_error(env):
+    """``error`` never clears once raised (a sticky flag without its clearing)."""
+    seen = Signal(name="mut_seen")
+    error = env.top.error
+    env.m.d.sync += seen.eq(seen | error)
+    env.drive["error"] = error | seen
+
+
+def slow_output(prefix):
+    """The manager's ``tready`` is seen one cycle late (a bubble after every beat)."""
+    def mutate(env):
+        gate = Signal(name="mut_gate")
+        env.m.d.sync += gate.eq(~gate)
+        valid = getattr(env.top, f"{prefix}_tvalid")
+        env.drive[f"{prefix}_tvalid"] = valid & gate
+        env.drive[f"{prefix}_tready"] = env.port[f"{prefix}_tready"] & gate
+    mutate.__name__ = f"slow_output({prefix})"
+    return mutate

@@ -1,0 +1,112 @@
+"""Every formal check of ``make formal``, and the fast subset that ``make test`` runs.
+
+* The stream rules (:mod:`formal.axis`) on every exported top in :data:`hw.blocks.BLOCKS`,
+  by k-induction; a top added later is checked the same way with no edit here (with its
+  default parameters unless :data:`SMALL_PARAMS` names a smaller build).
+* Each block's own promises, from its file (:mod:`formal.rlc`, :mod:`formal.csr_spmv`).
+* ``cover`` runs: every ``Cover`` (each kind of transfer, held beat, tensor end, error
+  rising and clearing, the longest cases) is reached, so no proof passes vacuously.
+* Anti-vacuity: the same properties on deliberately broken designs must FAIL.
+"""
+
+from hw.blocks import BLOCKS
+
+from . import csr_spmv as csr
+from . import mutants, rlc
+from .harness import Check
+
+__all__ = ["SMALL_PARAMS", "all_checks", "fast_checks"]
+
+# Builds small enough for a solver; every parameter still within the constructor's range.
+SMALL_PARAMS = {"csr_spmv": csr.SMALL, "rlc_loopback": {"fifo_depth": 4}}
+
+
+def stream_rules(env):
+    """Only the stream rules the harness puts on every port (and their covers)."""
+
+
+def _both(*props):
+    def combined(env):
+        for p in props:
+            p(env)
+    combined.__name__ = "+".join(p.__name__ for p in props)
+    return combined
+
+
+def _generic():
+    """The stream rules on every registered top, by k-induction."""
+    return [Check(name, "stream rules", stream_rules, "prove", 4,
+                  params=SMALL_PARAMS.get(name, {}), fast=(name == "rlc_encoder"))
+            for name in BLOCKS]
+
+
+def _rlc():
+    lb = SMALL_PARAMS["rlc_loopback"]
+    return [
+        Check("rlc_encoder", "one final word per tensor", rlc.encoder_count, "bmc", 12),
+        Check("rlc_encoder", "liveness: word <= 2 cycles after last", rlc.encoder_live,
+              "bmc", 12, live=True),
+        Check("rlc_encoder", "cover", _both(rlc.encoder_count), "cover", 10),
+        Check("rlc_encoder", "cover (live)", rlc.encoder_live, "cover", 12, live=True),
+        Check("rlc_decoder", f"exactly N values (N <= {rlc.MAX_LEN})", rlc.decoder_count,
+              "bmc", 14),
+        Check("rlc_decoder", "error sticky, cleared by next tensor", rlc.decoder_error,
+              "bmc", 14),
+        Check("rlc_decoder", "liveness: N values in N+2 cycles", rlc.decoder_live, "bmc", 14,
+              live=True),
+        Check("rlc_decoder", "cover", _both(rlc.decoder_count, rlc.decoder_error), "cover", 14),
+        Check("rlc_decoder", "cover (live)", rlc.decoder_live, "cover", 14, live=True),
+        Check("rlc_loopback", f"round trip (N <= {rlc.MAX_LEN})",
+              rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "bmc", 20, params=lb),
+        Check("rlc_loopback", "cover", rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "cover", 20,
+              params=lb),
+    ]
+
+
+def _csr():
+    s = SMALL_PARAMS["csr_spmv"]
+    return [
+        Check("csr_spmv", "one y per announced row", csr.csr_count(16), "bmc", 12, params=s),
+        Check("csr_spmv", "error travels with y, sticky per matrix", csr.csr_error, "bmc", 12,
+              params=s),
+        Check("csr_spmv", "y = golden sum (4x4, all values)", csr.csr_golden, "bmc", 14,
+              params=s),
+        Check("csr_spmv", "liveness: final y in C+1+steps+3", csr.csr_live, "bmc", 14,
+              params=s, live=True),
+        Check("csr_spmv", "cover (any input)", _both(csr.csr_count(16), csr.csr_error), "cover",
+              12, params=s),
+        Check("csr_spmv", "cover (well-formed)", csr.csr_golden, "cover", 20, params=s),
+    ]
+
+
+def _anti_vacuity():
+    """Broken designs: each of these must FAIL, or the property could not fail at all."""
+    lb = SMALL_PARAMS["rlc_loopback"]
+    return [
+        Check("rlc_encoder", "MUTANT tdata changes while held", stream_rules, "bmc", 8,
+              mutate=mutants.corrupt_held_data("m_axis"), expect="FAIL", fast=True),
+        Check("rlc_decoder", "MUTANT first value dropped", rlc.decoder_count, "bmc", 8,
+              mutate=mutants.drop_first_beat("m_axis"), expect="FAIL"),
+        Check("rlc_decoder", "MUTANT error never clears", rlc.decoder_error, "bmc", 12,
+              mutate=mutants.stuck_error, expect="FAIL"),
+        Check("rlc_decoder", "MUTANT bubble after every value", rlc.decoder_live, "bmc", 8,
+              live=True, mutate=mutants.slow_output("m_axis"), expect="FAIL"),
+        Check("rlc_loopback", "MUTANT first value dropped",
+              rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "bmc", 12, params=lb,
+              mutate=mutants.drop_first_beat("m_axis"), expect="FAIL"),
+        Check("csr_spmv", "MUTANT y changes while held", stream_rules, "bmc", 10,
+              params=SMALL_PARAMS["csr_spmv"], mutate=mutants.corrupt_held_data("m_axis_y"),
+              expect="FAIL"),
+        Check("csr_spmv", "MUTANT first y dropped", csr.csr_golden, "bmc", 10,
+              params=SMALL_PARAMS["csr_spmv"], mutate=mutants.drop_first_beat("m_axis_y"),
+              expect="FAIL"),
+    ]
+
+
+def all_checks():
+    return _generic() + _rlc() + _csr() + _anti_vacuity()
+
+
+def fast_checks():
+    """Seconds each: what ``make test`` runs (tests/test_formal.py)."""
+    return [c for c in all_checks() if c.fast]

@@ -1,0 +1,328 @@
+"""Cnvlutin unit: ``L`` lanes take one ZFNAf beat per clock each and feed ``F`` filters.
+
+Bit-exact model: :func:`golden.cnv.unit_window` (packing, bad input, step grouping);
+cycle model: :func:`golden.cnv.run_cycles`.
+
+Ports (AXI names at the top: ``s_axis_lane<k>_*``, ``s_axis_w_*``, ``m_axis_*``)
+-------------------------------------------------------------------------------
+==============  ===  ===================================================================
+member          dir  meaning
+==============  ===  ===================================================================
+``lane<k>``     in   lane ``k``'s ZFNAf words, ``VF + 8`` bits (:mod:`golden.cnv`):
+                     value, offset, EMPTY, END; ``last`` on the window's final beat.
+                     Lane ``k`` carries bricks ``k, k+L, ...`` of the window
+``w``           in   weight load, one beat per activation index ``i``: ``w[f][i]`` at
+                     bits ``[f·WF, (f+1)·WF)`` (``WF = byte_width(weight_width)``),
+                     ``last`` on ``i = K-1``; the beats loaded set ``K``
+``out``         out  one beat per window: filter ``f``'s sum at bits ``[f·YF, (f+1)·YF)``
+                     (``YF = byte_width(acc_width)``, sign-extended), ``last`` always 1
+``error``       out  the offered (else the last taken) output's window had bad input
+==============  ===  ===================================================================
+
+Operation and throughput
+------------------------
+Lanes move in lock step, one *step* per clock: a step takes one beat from every lane
+that has not had its ``last`` in this window, so it fires when all those lanes are valid
+(``lane<k>.ready`` depends on the other lanes' ``valid``).  Each entry reads its lane's
+weight bank (lane ``k`` holds the weights of its own bricks, so every bank has one read
+port) at ``brick_base + offset`` for all ``F`` filters, the products are registered, summed
+over the lanes (a registered adder tree when ``L > 1``) and accumulated per filter (wrap
+or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
+each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
+EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
+transferred :func:`golden.cnv.unit_latency` clocks (3 for ``L = 1``: read, multiply,
+accumulate into the output queue; 4 with the tree) after its final step; so a run of windows
+takes ``Σ steps + latency`` clocks from the first lane transfer to the last output.
+
+Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
+port (or :func:`golden.cnv.window_streams` with ``dense=True``) sends every activation,
+zeros included, and this same unit then takes one activation per clock per lane.
+
+Weights and backpressure
+------------------------
+Weights are reused by every window until the next load, which is accepted only between
+windows; a pending load (``w.valid`` when a window would start) goes first, and the next
+window's first step comes the clock after ``w``'s ``last``.  More than ``max_k`` weight
+beats are dropped, and a field that is not a sign extension of ``weight_width`` bits is
+stored as 0; both are reported with every window using that load.  Outputs wait in an
+8-entry queue; a step needs a free entry, so a stalled ``out`` stops the lanes, never
+drops a result.  ``out`` holds valid and payload until taken.
+
+Bad input (the window still yields its one output beat, then the next window is clean):
+see :func:`golden.cnv.unit_window`.  A bad entry contributes 0, its weight address is
+forced to 0; brick counters stop at the window's end so a flood of bricks cannot wrap.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
+
+from .axis import stream_payload
+from .csr_stages import Credits
+from .datapath import (OVERFLOW_MODES, accumulate_next, byte_width, choice_param,
+                       fits_signed, incr, int_param, lt_var, tree_sum)
+
+__all__ = ["CnvUnit", "unit_streams"]
+
+
+def unit_streams(lanes=4):
+    """The AXI prefix of every stream member of a ``lanes``-lane unit."""
+    return {**{f"lane{k}": f"s_axis_lane{k}" for k in range(lanes)},
+            "w": "s_axis_w", "out": "m_axis"}
+
+
+class CnvUnit(wiring.Component):
+    """``L``-lane Cnvlutin unit; see the module docstring for ports and protocol.
+
+    Parameters (keyword only)
+    -------------------------
+    lanes : 1, 2, 4, 8 or 16 (default 4)
+    filters : int, 1..32 (default 16)
+    brick : power of two in [2, 64] (default 16)
+    value_width, weight_width : int, 2..16 (default 8), signed
+    acc_width : int, value_width + weight_width .. 64 (default 32)
+    overflow : "wrap" or "saturate"
+    max_k : int, 1..4096 (default 256): weights per filter the buffer holds
+    """
+
+    def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
+                 acc_width=32, overflow="wrap", max_k=256):
+        try:
+            self.lanes = int_param("lanes", lanes, 1, 16)
+            if lanes & (lanes - 1):
+                raise ValueError(f"lanes must be a power of two (1, 2, 4, 8 or 16), not {lanes}")
+            self.filters = int_param("filters", filters, 1, 32)
+            self.brick = check_brick(brick)
+            self.value_width = int_param("value_width", value_width, 2, 16)
+            self.weight_width = int_param("weight_width", weight_width, 2, 16)
+            self.acc_width = int_param("acc_width", acc_width, value_width + weight_width, 64)
+            self.overflow = choice_param("overflow", overflow, OVERFLOW_MODES)
+            self.max_k = int_param("max_k", max_k, 1, 4096)
+        except (TypeError, ValueError) as exc:
+            self._MustUse__silence = True
+            raise ValueError(str(exc)) from None
+        self.vf, self.wf, self.yf = (byte_width(value_width), byte_width(weight_width),
+                                     byte_width(acc_width))
+        bricks = -(-max_k // brick)
+        self.depth = max(2, -(-bricks // lanes) * brick)       # words per lane bank
+        self.latency = unit_latency(lanes)
+        members = {f"lane{k}": In(stream.Signature(stream_payload(self.vf + 8)))
+                   for k in range(lanes)}
+        members.update({
+            "w": In(stream.Signature(stream_payload(filters * self.wf))),
+            "out": Out(stream.Signature(stream_payload(filters * self.yf))),
+            "error": Out(1),
+        })
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        banks = [Memory(shape=self.filters * self.weight_width, depth=self.depth, init=[])
+                 for _ in range(self.lanes)]
+        for k, bank in enumerate(banks):
+            m.submodules[f"bank{k}"] = bank
+        reads = [bank.read_port() for bank in banks]
+        k_len, w_bad, in_window, w_block = self._weights(m, banks, Signal(name="in_window"))
+        credits = Credits()
+        fire, final, err_now, values = self._steps(m, k_len, w_block, in_window, reads,
+                                                   credits.ok)
+        tag, products = self._multiply(m, fire, final, err_now | w_bad, values, reads)
+        tag, sums = self._lane_sum(m, tag, products)
+        self._accumulate(m, tag, sums, credits, fire & final)
+        return m
+
+    # ------------------------------------------------------------------ weight load
+    def _weights(self, m, banks, in_window):
+        """Weight beat ``i`` goes to bank ``(i // B) % L`` at ``((i // B) // L)·B + i % B``
+        (bit fields of ``i``: B and L are powers of two); ``K`` is set at ``last``.
+        Accepted only outside a window."""
+        lb, ll = self.brick.bit_length() - 1, self.lanes.bit_length() - 1
+        WW, WF = self.weight_width, self.wf
+        w = self.w
+        k_len = Signal(range(self.max_k + 1))
+        loading = Signal()
+        count = Signal(range(self.max_k + 1))
+        w_bad = Signal()
+        m.d.comb += w.ready.eq(loading | ~in_window)
+        take = w.valid & w.ready
+        index = Signal.like(count)
+        m.d.comb += index.eq(Mux(loading, count, 0))
+        room = lt_var(index, Const(self.max_k, len(count)))
+        fields = [w.payload.data[f * WF:(f + 1) * WF] for f in range(self.filters)]
+        fits = Cat(fits_signed(x, WW) for x in fields).all()
+        addr_bits = (self.depth - 1).bit_length()
+        addr = Cat(index[:lb], index[lb + ll:])
+        bank = index[lb:lb + ll] if ll else Const(0, 1)
+        for k, b in enumerate(banks):
+            port = b.write_port()
+            m.d.comb += [port.addr.eq(addr[:addr_bits]),
+                         port.data.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
+                         port.en.eq(take & room & (bank == k))]
+        with m.If(take):
+            m.d.sync += [
+                count.eq(incr(index, room)),
+                loading.eq(~w.payload.last),
+                w_bad.eq((loading & w_bad) | ~fits | ~room),
+            ]
+            with m.If(w.payload.last):
+                m.d.sync += k_len.eq(incr(index, room))
+        return k_len, w_bad, in_window, loading | w.valid
+
+    # ------------------------------------------------------------ lanes and steps
+    def _lane(self, m, k, lane, k_len, reads):
+        """Lane ``k``'s decode of its offered beat: (ok, bad, value, update).
+
+        Brick ``j = k + n·L`` of the window starts at ``j·B``, i.e. the bit fields
+        ``{n, k, 0}``, and at ``n·B`` = ``{n, 0}`` in the lane's bank, so an entry's
+        addresses are concatenations with its offset, not sums."""
+        B, L, VF, VW = self.brick, self.lanes, self.vf, self.value_width
+        lb, ll = B.bit_length() - 1, L.bit_length() - 1
+        rounds = -(-(-(-self.max_k // B)) // L)
+        n = Signal(range(rounds + 2), name=f"round{k}")           # lane brick count
+        n1 = Signal(range(rounds + 2), init=1, name=f"round_next{k}")
+        first = Signal(init=1, name=f"first{k}")            # next beat starts a brick
+        first_brick = Signal(init=1, name=f"first_brick{k}")   # no END yet in the window
+        prev = Signal(OFFSET_FIELD, name=f"prev{k}")
+        data = lane.payload.data
+        value = data[:VF]
+        off = data[VF:VF + OFFSET_FIELD]
+        empty, end = data[VF + 6], data[VF + 7]
+        lane_bits = [Const(k, ll)] if ll else []
+        base = Cat(Const(0, lb), *lane_bits, n)             # j·B
+        base_next = Cat(Const(0, lb), *lane_bits, n1)       # (j + L)·B
+        addr = Cat(off[:lb], *lane_bits, n)                 # j·B + offset
+        exists = lt_var(base, k_len)
+        off_ok = ~off[lb:].any() if lb < OFFSET_FIELD else Const(1)
+        entry_ok = Signal(name=f"entry_ok{k}")
+        m.d.comb += entry_ok.eq(~empty & off_ok & lt_var(addr, k_len)
+                                & (first | (off > prev)) & fits_signed(value, VW))
+        empty_bad = empty & ~(end & first & (exists | first_brick))
+        ends = end | empty
+        last_bad = lane.payload.last & (~ends | lt_var(base_next, k_len))
+        bad = Signal(name=f"bad{k}")
+        m.d.comb += bad.eq((~empty & ~entry_ok) | empty_bad | last_bad)
+        bank_addr = Cat(off[:lb], n)
+        m.d.comb += reads[k].addr.eq(Mux(entry_ok, bank_addr[:len(reads[k].addr)], 0))
+
+        def update(take):
+            with m.If(take):
+                with m.If(lane.payload.last):
+                    m.d.sync += [n.eq(0), n1.eq(1), first.eq(1), first_brick.eq(1),
+                                 prev.eq(0)]
+                with m.Elif(ends):
+                    # past the window's end the count stops (the checks only ask >= K)
+                    m.d.sync += [first.eq(1), first_brick.eq(0), prev.eq(0)]
+                    with m.If(exists):
+                        m.d.sync += [n.eq(n1), n1.eq(incr(n1, 1))]
+                with m.Else():
+                    m.d.sync += [first.eq(0), prev.eq(off)]
+        return entry_ok, bad, value[:VW].as_signed(), update
+
+    def _steps(self, m, k_len, w_block, in_window, reads, credit_ok):
+        """Lock-step issue: a step fires when every lane not yet done offers a beat."""
+        L = self.lanes
+        lanes = [getattr(self, f"lane{k}") for k in range(L)]
+        done = [Signal(name=f"done{k}") for k in range(L)]
+        decoded = [self._lane(m, k, lanes[k], k_len, reads) for k in range(L)]
+        ready_all = Cat(d | ln.valid for d, ln in zip(done, lanes)).all()
+        all_done = Cat(done).all()
+        fire = Signal()
+        final = Signal()
+        m.d.comb += [
+            fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
+            final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
+        ]
+        err_acc = Signal()
+        err_now = Signal()
+        values = []
+        bads = []
+        for k, (lane, (ok, bad, value, update)) in enumerate(zip(lanes, decoded)):
+            take = fire & ~done[k]
+            m.d.comb += lane.ready.eq(take)
+            update(take)
+            with m.If(fire):
+                m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
+            values.append(Mux(take & ok, value, 0))
+            bads.append(take & bad)
+        m.d.comb += err_now.eq(err_acc | Cat(bads).any())
+        with m.If(fire):
+            m.d.sync += [err_acc.eq(~final & err_now), in_window.eq(~final)]
+        return fire, final, err_now, values
+
+    # ------------------------------------------------------------ datapath stages
+    def _widths(self):
+        """(product register width, accumulator operand width): the products are
+        registered at the width their consumer adds, so every adder has equal operands."""
+        tree = self.value_width + self.weight_width + (self.lanes - 1).bit_length()
+        aw = max(self.acc_width, tree)
+        return (aw if self.lanes == 1 else tree), aw
+
+    def _multiply(self, m, fire, final, err, values, reads):
+        """Stage 1: value registered while the bank is read.  Stage 2: the products."""
+        F, WW = self.filters, self.weight_width
+        pw, _ = self._widths()
+        s1 = [Signal(name="s1_valid"), Signal(name="s1_final"), Signal(name="s1_err")]
+        m.d.sync += [s1[0].eq(fire), s1[1].eq(fire & final), s1[2].eq(err)]
+        s1_val = [Signal(signed(self.value_width), name=f"s1_val{k}") for k in range(self.lanes)]
+        m.d.sync += [r.eq(v) for r, v in zip(s1_val, values)]
+        s2 = [Signal(name=n) for n in ("s2_valid", "s2_final", "s2_err")]
+        m.d.sync += [a.eq(b) for a, b in zip(s2, s1)]
+        products = []
+        for k in range(self.lanes):
+            row = []
+            for f in range(F):
+                p = Signal(signed(pw), name=f"s2_p{k}_{f}")
+                m.d.sync += p.eq(s1_val[k] * reads[k].data[f * WW:(f + 1) * WW].as_signed())
+                row.append(p)
+            products.append(row)
+        return s2, products
+
+    def _lane_sum(self, m, tag, products):
+        """Per filter, the lanes' products summed: a registered balanced tree (L > 1)."""
+        if self.lanes == 1:
+            return tag, products[0]
+        _, aw = self._widths()
+        sums = []
+        for f in range(self.filters):
+            s = Signal(signed(aw), name=f"s3_sum{f}")
+            m.d.sync += s.eq(tree_sum([products[k][f] for k in range(self.lanes)]))
+            sums.append(s)
+        s3 = [Signal(name=n) for n in ("s3_valid", "s3_final", "s3_err")]
+        m.d.sync += [a.eq(b) for a, b in zip(s3, tag)]
+        return s3, sums
+
+    def _accumulate(self, m, tag, sums, credits, reserve):
+        """Per filter accumulator; a window's final step queues its ``F`` sums."""
+        valid, final, err = tag
+        _, aw = self._widths()
+        words = []
+        for f, s in enumerate(sums):
+            acc = Signal(signed(aw), name=f"acc{f}")
+            nxt = accumulate_next(m, acc, s, self.acc_width, self.overflow,
+                                  name=f"acc_next{f}")
+            with m.If(valid):
+                m.d.sync += acc.eq(Mux(final, 0, nxt))
+            word = Signal(signed(self.yf), name=f"y{f}")
+            m.d.comb += word.eq(nxt)
+            words.append(word)
+        out = self.out
+        width = self.filters * self.yf
+        queue = m.submodules.queue = SyncFIFO(width=width + 1, depth=credits.depth)
+        m.d.comb += [
+            queue.w_en.eq(valid & final),
+            queue.w_data.eq(Cat(*words, err)),
+            out.valid.eq(queue.r_rdy),
+            out.payload.data.eq(queue.r_data[:width]),
+            out.payload.last.eq(1),
+            queue.r_en.eq(out.ready),
+        ]
+        take = out.valid & out.ready
+        credits.update(m, reserve, take)
+        shown = Signal()
+        with m.If(take):
+            m.d.sync += shown.eq(queue.r_data[width])
+        m.d.comb += self.error.eq(Mux(out.valid, queue.r_data[width], shown))

@@ -1,0 +1,321 @@
+"""The stages of :class:`hw.csr_spmv.CSRSpMV`, one builder each, in pipeline order.
+
+==================  =======================================================================
+stage               adds to the module
+==================  =======================================================================
+:func:`x_memory`    the ``x`` stream into an on-chip memory (one read port per lane):
+                    ``ncols``, the bad-x flag
+:class:`Sequencer`  row lengths and ``nz`` beats -> one *step* per clock: a beat of up to
+                    ``lanes`` non-zeros or one empty row, with its row end, final row and
+                    error; pairs every matrix with exactly its own ``nz`` frame
+:func:`decode_lanes` each slot of an ``nz`` beat: value, column, active, in range; drives
+                    the memory read address (0 for a bad column)
+:func:`multiply`    stage 1 (value registered while x is read) and stage 2 (registered
+                    product)
+:func:`adder_tree`  ``lanes > 1``: one registered balanced adder tree
+:func:`accumulate_rows`  the row accumulator, the ``y`` queue and its credits, ``error``
+==================  =======================================================================
+
+All stages are built into the block's one :class:`~amaranth.hdl.Module` (as
+``amaranth/lib/fifo.py`` builds its pointers), so the generated Verilog is one flat module
+plus the memory and the queue.  Each stage reads the signals of the stages before it; the
+two that flow backwards (the sequencer's "inside a matrix" state gates x loading, the
+queue's credits gate issue) are declared before the stages that read them.  A step's
+control travels down the pipeline as a :class:`Tag`, registered once per stage.
+"""
+
+from typing import NamedTuple
+
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+
+from .datapath import accumulate_next, fits_signed, gt_const, incr, lt_var, tree_sum
+
+__all__ = ["OUT_DEPTH", "XMemory", "x_memory", "Lane", "decode_lanes", "Sequencer", "Tag",
+           "register_tag", "Credits", "multiply", "adder_tree", "accumulate_rows"]
+
+OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (5 cycles at most)
+
+
+# ---------------------------------------------------------------------------- x memory
+
+class XMemory(NamedTuple):
+    ncols: Signal      # elements of the stored x (0 until the first x)
+    loading: Signal    # inside an x vector (first element taken, last not yet)
+    bad: Signal        # the stored x had a bad element or was too long
+    read: list         # one read port per lane
+
+
+def x_memory(m, p, x_in, between_matrices):
+    """Store the ``x`` stream; it is accepted only ``between_matrices`` (or mid-vector).
+
+    Reads happen in the cycle a step is issued, and steps only exist inside a matrix, so
+    x may be written in any cycle outside one.  An element wider than ``x_width`` is stored
+    as 0, elements beyond ``max_cols`` are dropped; both set ``bad``.
+    """
+    # depth >= 2: a 1-word memory would have a zero-width address in Verilog
+    xmem = m.submodules.xmem = Memory(shape=signed(p.x_width), depth=max(p.max_cols, 2),
+                                      init=[])
+    x_wr = xmem.write_port()
+    x_rd = [xmem.read_port() for _ in range(p.lanes)]
+
+    ncols = Signal(range(p.max_cols + 1))
+    x_loading = Signal()
+    x_count = Signal(range(p.max_cols + 1))
+    x_bad = Signal()
+
+    m.d.comb += x_in.ready.eq(x_loading | between_matrices)
+    x_take = x_in.valid & x_in.ready
+    x_index = Signal.like(x_count)
+    m.d.comb += x_index.eq(Mux(x_loading, x_count, 0))
+    x_room = ~gt_const(x_index, p.max_cols - 1)
+    x_fits = fits_signed(x_in.payload.data, p.x_width)
+    x_next = incr(x_index, x_room)
+    m.d.comb += [
+        x_wr.addr.eq(x_index),
+        x_wr.data.eq(Mux(x_fits, x_in.payload.data[:p.x_width], 0)),
+        x_wr.en.eq(x_take & x_room),
+    ]
+    with m.If(x_take):
+        m.d.sync += [
+            x_count.eq(x_next),
+            x_bad.eq((x_loading & x_bad) | ~x_fits | ~x_room),
+            x_loading.eq(~x_in.payload.last),
+        ]
+        with m.If(x_in.payload.last):
+            m.d.sync += ncols.eq(x_next)
+    return XMemory(ncols, x_loading, x_bad, x_rd)
+
+
+# ------------------------------------------------------------------------ nz lanes
+
+class Lane(NamedTuple):
+    value: object      # the slot's value, value_width bits, signed
+    ok: object         # active, column < ncols and value fits: it contributes
+    bad: object        # active but out of range: it contributes 0 and flags the matrix
+
+
+def decode_lanes(m, p, data, rem, ncols, read_ports):
+    """Split an ``nz`` beat into its ``lanes`` slots.  Slot k is active while the row has
+    more than k non-zeros left (``rem``); the unused slots of a row's last beat are never
+    looked at.  A slot's column addresses memory only when it is in range."""
+    lanes = []
+    for k in range(p.lanes):
+        slot = data[k * p.slot_width:(k + 1) * p.slot_width]
+        value, col = slot[:p.vf], slot[p.vf:]
+        active = gt_const(rem, k)
+        col_ok = lt_var(col, ncols)
+        val_ok = fits_signed(value, p.value_width)
+        lanes.append(Lane(value[:p.value_width].as_signed(), active & col_ok & val_ok,
+                          active & ~(col_ok & val_ok)))
+        m.d.comb += read_ports[k].addr.eq(Mux(active & col_ok, col, 0))
+    return lanes
+
+
+# ---------------------------------------------------------------- issue sequencer
+
+class Sequencer:
+    """Rows and beats: one step per clock, and every matrix paired with its own frame.
+
+    Its registers are declared first (``in_mat`` and ``drain`` gate x loading, built
+    before it); :meth:`build` then adds, top to bottom, when an ``nz`` beat is taken, when
+    a step ends a row, what flags the matrix, when the next row length is taken, and the
+    register updates.  After :meth:`build`, ``issue`` (a step leaves this clock),
+    ``row_ends``, ``nz_take``, ``err_now`` (the matrix's error including this step) and
+    ``lanes`` (:class:`Lane` per slot) feed the pipeline.
+    """
+
+    def __init__(self, p):
+        self.p = p
+        self.in_mat = Signal()      # a row length has been taken and the final row is not done
+        self.drain = Signal()       # dropping surplus non-zeros up to nz.last
+        self.cur_valid = Signal()   # a row length is loaded: the current row
+        self.cur_final = Signal()   # ... and it is the matrix's final row
+        self.rem = Signal(range(p.max_cols + 1))   # its non-zeros still to come
+        self.nz_done = Signal()     # this matrix's nz.last has been taken
+        self.announced = Signal()   # some row of this matrix so far announced non-zeros
+        self.err_in = Signal()      # this matrix has had bad input so far
+        self.rows_seen = Signal(range(p.max_rows + 1))
+
+    def build(self, m, row, nz, x, x_pending, credit_ok):
+        """``x`` is the :class:`XMemory`, ``x_pending`` the x stream's valid (a pending x
+        goes before a new matrix), ``credit_ok`` a free y-queue entry."""
+        self._steps(m, nz, x.ncols, x.read, credit_ok)
+        self._row_lengths(m, row, x, x_pending)
+        self._registers(m, row, nz)
+
+    def _steps(self, m, nz, ncols, read_ports, credit_ok):
+        p, cur_valid, rem, nz_done = self.p, self.cur_valid, self.rem, self.nz_done
+        # A matrix announcing no non-zeros still sends one nz frame, the null beat.  Its
+        # final row's step waits for that beat and takes it (a step with no active lane),
+        # so the frame costs no cycle of its own and is checked before the last y leaves.
+        null_wait = cur_valid & self.cur_final & ~self.announced & ~nz_done
+        nz_needed = (cur_valid & rem.any() & ~nz_done) | null_wait
+        m.d.comb += nz.ready.eq(self.drain | (nz_needed & credit_ok))
+        nz_take = nz.valid & nz.ready & ~self.drain
+        nz_last = nz.payload.last
+        beat_final = ~gt_const(rem, p.lanes)    # this beat completes the announced row
+        early_last = nz_last & ~beat_final
+        self.lanes = decode_lanes(m, p, nz.payload.data, rem, ncols, read_ports)
+
+        empty_step = cur_valid & (~rem.any() | nz_done) & ~null_wait & credit_ok
+        self.row_ends = empty_step | (nz_take & (beat_final | nz_last))
+        self.issue = empty_step | nz_take
+        self.nz_take = nz_take
+        self.nz_done_now = nz_done | (nz_take & nz_last)
+        # Every matrix consumes exactly its own nz frame: one still open when the final
+        # row ends has surplus beats (or a null frame longer than one beat); drop them.
+        self.need_drain = self.row_ends & self.cur_final & ~self.nz_done_now
+        null_bad = nz_take & null_wait & nz.payload.data.any()
+        lane_bad = Cat(*(lane.bad for lane in self.lanes)).any()
+        self.err_now = (self.err_in | (nz_take & (lane_bad | early_last)) | null_bad
+                        | self.need_drain)
+
+    def _row_lengths(self, m, row, x, x_pending):
+        # A row length is taken when the current row is done or ending now, so rows and
+        # matrices follow each other without a gap; a pending x goes before a new matrix.
+        self.starting_new = ~self.in_mat | (self.row_ends & self.cur_final)
+        m.d.comb += row.ready.eq((~self.cur_valid | self.row_ends) & ~self.drain
+                                 & ~self.need_drain & ~x.loading
+                                 & ~(self.starting_new & x_pending))
+        length = row.payload.data
+        self.row_full = self.rows_seen == Const(self.p.max_rows, len(self.rows_seen))
+        # Taken as empty: longer than x, announcing non-zeros after nz.last, or beyond
+        # max_rows.
+        row_bad = Signal()
+        m.d.comb += row_bad.eq(lt_var(x.ncols, length) |
+                               (~self.starting_new & self.nz_done_now & length.any()) |
+                               (~self.starting_new & self.row_full))
+        self.row_bad, self.x_bad = row_bad, x.bad
+
+    def _registers(self, m, row, nz):
+        p, length = self.p, row.payload.data
+        row_take = row.valid & row.ready
+        with m.If(self.nz_take & ~self.row_ends):
+            # rem - lanes, with lanes = 2**j: decrement the bits from j up
+            j = p.lanes.bit_length() - 1
+            m.d.sync += self.rem.eq(Cat(self.rem[:j], self.rem[j:] - 1))
+        m.d.sync += [self.nz_done.eq(self.nz_done_now), self.err_in.eq(self.err_now)]
+        with m.If(self.row_ends):
+            m.d.sync += self.cur_valid.eq(0)
+            with m.If(self.cur_final):
+                m.d.sync += self.in_mat.eq(0)
+        with m.If(row_take):
+            m.d.sync += [
+                self.cur_valid.eq(1),
+                self.cur_final.eq(row.payload.last),
+                self.rem.eq(Mux(self.row_bad, 0, length)),
+            ]
+            with m.If(self.starting_new):
+                m.d.sync += [
+                    self.in_mat.eq(1), self.rows_seen.eq(1), self.nz_done.eq(0),
+                    self.announced.eq(length.any()), self.err_in.eq(self.x_bad | self.row_bad),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    self.rows_seen.eq(incr(self.rows_seen, ~self.row_full)),
+                    self.announced.eq(self.announced | length.any()),
+                    self.err_in.eq(self.err_now | self.row_bad),
+                ]
+        with m.If(self.need_drain):
+            m.d.sync += self.drain.eq(1)
+        with m.If(self.drain & nz.valid & nz.payload.last):
+            m.d.sync += self.drain.eq(0)
+
+
+# ------------------------------------------------------------ pipeline: multiply, sum
+
+class Tag(NamedTuple):
+    """A step's control, travelling with its data down the pipeline."""
+    valid: object      # a step is in this stage
+    end: object        # it ends its row (its y is due)
+    last: object       # the row is the matrix's final one
+    err: object        # the matrix's error up to and including this step
+
+
+def register_tag(m, tag, stage):
+    """``tag`` one clock later, as signals named ``<stage>_valid`` and so on."""
+    out = Tag(*(Signal(name=f"{stage}_{field}") for field in Tag._fields))
+    m.d.sync += [new.eq(old) for new, old in zip(out, tag)]
+    return out
+
+
+def multiply(m, p, seq, read_ports, width):
+    """Stage 1: each active lane's value is registered while x is read from memory (a
+    lane that does not contribute carries 0).  Stage 2: the registered products, already
+    ``width`` bits when there is no adder tree.  Returns (tag, products)."""
+    s1 = register_tag(m, Tag(seq.issue, seq.row_ends, seq.cur_final, seq.err_now), "s1")
+    s1_val = [Signal(signed(p.value_width), name=f"s1_val{k}") for k in range(p.lanes)]
+    for k, lane in enumerate(seq.lanes):
+        m.d.sync += s1_val[k].eq(Mux(seq.nz_take & lane.ok, lane.value, 0))
+
+    prod_width = p.value_width + p.x_width
+    s2 = register_tag(m, s1, "s2")
+    s2_prod = [Signal(signed(width if p.lanes == 1 else prod_width), name=f"s2_prod{k}")
+               for k in range(p.lanes)]
+    for k in range(p.lanes):
+        m.d.sync += s2_prod[k].eq(s1_val[k] * read_ports[k].data)
+    return s2, s2_prod
+
+
+def adder_tree(m, tag, products, width):
+    """``lanes > 1``: the products' sum, one registered balanced tree (one lane: as is)."""
+    if len(products) == 1:
+        return tag, products[0]
+    a_sum = Signal(signed(width))
+    m.d.sync += a_sum.eq(tree_sum(products))
+    return register_tag(m, tag, "a"), a_sum
+
+
+# ------------------------------------------------- accumulator, y queue and credits
+
+class Credits:
+    """Unreserved ``y`` queue entries.  A step that ends a row needs one (``ok``) and
+    reserves it as it issues; a ``y`` transfer frees one.  So the queue can never
+    overflow, whatever the ``y`` stalls, and no result is dropped."""
+
+    def __init__(self, depth=OUT_DEPTH):
+        self.depth = depth
+        self.credits = Signal(range(depth + 1), init=depth)
+        self.ok = self.credits.any()
+
+    @property
+    def all_free(self):
+        return self.credits == Const(self.depth, len(self.credits))
+
+    def update(self, m, reserve, release):
+        with m.If(reserve & ~release):
+            m.d.sync += self.credits.eq(self.credits - Const(1, len(self.credits)))
+        with m.Elif(release & ~reserve):
+            m.d.sync += self.credits.eq(incr(self.credits, 1))
+
+
+def accumulate_rows(m, p, tag, total, y, error, credits, reserve):
+    """Accumulate each row's steps (wrap or saturate after every step), queue its y with
+    ``last`` and the matrix's error, and drive ``error`` (the offered y's, else the last
+    taken y's).  ``reserve``: a row-ending step issued this clock."""
+    acc = Signal(signed(len(total)))
+    acc_next = accumulate_next(m, acc, total, p.acc_width, p.overflow)
+    with m.If(tag.valid):
+        m.d.sync += acc.eq(Mux(tag.end, 0, acc_next))
+
+    y_word = Signal(signed(p.yf))
+    m.d.comb += y_word.eq(acc_next)
+    queue = m.submodules.queue = SyncFIFO(width=p.yf + 2, depth=credits.depth)
+    m.d.comb += [
+        queue.w_en.eq(tag.valid & tag.end),
+        queue.w_data.eq(Cat(y_word, tag.last, tag.err)),
+        y.valid.eq(queue.r_rdy),
+        y.payload.data.eq(queue.r_data[:p.yf]),
+        y.payload.last.eq(queue.r_data[p.yf]),
+        queue.r_en.eq(y.ready),
+    ]
+    y_take = y.valid & y.ready
+    credits.update(m, reserve, y_take)
+
+    err_shown = Signal()   # error of the last y taken
+    head_err = queue.r_data[p.yf + 1]
+    with m.If(y_take):
+        m.d.sync += err_shown.eq(head_err)
+    m.d.comb += error.eq(Mux(y.valid, head_err, err_shown))

@@ -1,0 +1,285 @@
+"""N:M structured-sparse MAC (:class:`SparseMAC`, 2:4 by default) and its dense twin
+(:class:`DenseMAC`), after NVIDIA's Sparse Tensor Core (Mishra et al., 2021).
+
+Bit-exact model: :mod:`golden.nm_mac` (:func:`~golden.nm_mac.mac_beats` for the sparse unit,
+:func:`~golden.nm_mac.dense_beats` for the twin); the beat layouts are defined there once, in
+:class:`golden.nm_mac.NMConfig`, and read from it here.
+
+Ports (``G`` = groups, ``VF`` = width; AXI names at the exported top in brackets)
+----------------------------------------------------------------------------------
+=========  ===  ===========================================================  =========
+member     dir  ``data``                                                     ``last``
+=========  ===  ===========================================================  =========
+``w``      in   sparse unit: ``n·G`` values (slot ``g·n+j`` at bit           ends the
+[s_axis_w]      ``(g·n+j)·VF``), then ``G·n·log2(m)`` bits of metadata        dot
+                exactly as :func:`golden.sparse24.pack_meta` lays out ``G``  product
+                groups, then the mode bit (0 sparse, 1 dense fallback),
+                zero-padded to a byte multiple.  Dense twin: ``m·G`` weights
+``a``      in   ``m·G`` activations, slot ``g·m+i`` at bit ``(g·m+i)·VF``    (none)
+[s_axis_a]
+``o``      out  the dot product, ``acc_width`` bits sign-extended to a byte  (none)
+[m_axis_o]      multiple; one beat per dot product
+``error``  out  1 bit, see "Bad input" (the twin's is constant 0)
+=========  ===  ===========================================================  =========
+
+Widths are whole bytes for AXI4-Stream: operands are 8 or 16 bits, so the value and
+activation fields are byte multiples; the metadata and the mode bit share the top bytes of
+``w`` (for 2:4, ``G = 4``, int8: 64 value bits + 16 metadata bits + 1 mode bit = 88 bits),
+whose padding bits are ignored.
+
+Modes (sampled from the mode bit of the first ``w`` beat of each dot product)
+----------------------------------------------------------------------------
+* sparse (0): each ``w`` beat pairs with one ``a`` beat: the ``n·G`` multipliers take
+  ``value[g,j] · a[g·m + index[g,j]]`` (the index drives an ``m``-way multiplexer), one
+  full vector of ``m·G`` dense-equivalent MACs per clock.
+* dense fallback (1), for layers that were not pruned: the ``m·G`` dense weights of one
+  ``a`` beat come as ``m/n`` ``w`` beats; in phase ``t`` slot ``(g, j)`` holds in-group
+  position ``t·n + j`` (the multiplexers get that index instead of metadata, see
+  :func:`golden.nm_mac.pack_dense_fallback`).  The ``a`` beat is taken with the last phase
+  or with ``w.last``.  Rate: ``n/m`` of sparse mode, e.g. two cycles per dense group for 2:4.
+
+The mode can change from one dot product to the next with no cost.
+
+Throughput, latency, backpressure
+---------------------------------
+One ``w`` beat per clock in either mode, with no bubble between dot products.  The result
+of a dot product whose final ``w`` beat is taken in cycle ``c`` is offered in cycle ``c +``
+:data:`LATENCY` (4: selected operands registered, products registered, adder tree
+registered, accumulate into the output register), so back-to-back dot products totalling
+``B`` ``w`` beats take ``B + LATENCY`` cycles from the first ``w`` transfer to the last
+result (:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
+input's ``valid`` (both operands are needed) and on ``o.ready``: the whole pipeline holds
+while a finished result waits in the output register and another one arrives behind it.
+``o`` holds valid and data until taken; no valid depends on a ready.
+
+Bad input (sparse unit; exact result and flag: :func:`golden.nm_mac.mac_beats`)
+-------------------------------------------------------------------------------
+* metadata with duplicate or out-of-order indices inside a group (sparse mode): the
+  multiplexers select what the indices say and the dot product is flagged;
+* a ``w`` beat whose mode bit differs from its dot product's first beat: computed in the
+  dot product's mode and flagged;
+* an index ``>= m`` cannot be encoded in ``log2(m)`` bits, so it cannot arrive.
+
+``error`` travels with ``o``: while a result is offered, ``error`` says whether its dot
+product had bad input; between results it holds the flag of the last result taken.  The
+dot product still finishes and emits its result; the next one starts clean.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.nm_mac import NMConfig
+
+from .axis import stream_payload
+from .datapath import (OVERFLOW_MODES, accumulate_next, choice_param, incr, int_param,
+                       tree_sum)
+
+__all__ = ["LATENCY", "SparseMAC", "DenseMAC"]
+
+LATENCY = 4   # cycles from a dot product's final w transfer to its result's transfer
+
+
+def _config(n, m, groups, width, acc_width, overflow):
+    """The checked :class:`NMConfig` (ValueError naming the first bad parameter)."""
+    int_param("m", m, 2, 16)
+    if m & (m - 1):
+        raise ValueError(f"m must be a power of two (2, 4, 8 or 16), not {m}")
+    int_param("n", n, 1, m - 1)
+    if m % n:
+        raise ValueError(f"n must divide m (dense fallback takes m/n beats per group), "
+                         f"not n={n}, m={m}")
+    int_param("groups", groups, 1, 32)
+    if groups & (groups - 1):
+        raise ValueError(f"groups must be a power of two (1, 2, 4, 8, 16 or 32), not {groups} "
+                         f"(the adder tree is balanced)")
+    if isinstance(width, bool) or width not in (8, 16):
+        raise ValueError(f"width must be 8 or 16, not {width!r}")
+    int_param("acc_width", acc_width, 2 * width, 64)
+    choice_param("overflow", overflow, OVERFLOW_MODES)
+    return NMConfig(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
+                    overflow=overflow)
+
+
+class _MACUnit(wiring.Component):
+    """What both units share: the streams, the pipeline behind the operand selection, the
+    output register and the error flag."""
+
+    def _setup(self, params, *, dense):
+        try:
+            self.cfg = _config(**params)
+        except ValueError:
+            self._MustUse__silence = True    # never elaborated: no "unused" warning
+            raise
+        self.latency = LATENCY
+        self._lanes = self.cfg.span if dense else self.cfg.lanes
+        w_width = self.cfg.a_width if dense else self.cfg.w_width
+        super().__init__({
+            "w": In(stream.Signature(stream_payload(w_width))),
+            "a": In(stream.Signature(stream_payload(self.cfg.a_width, last=False))),
+            "o": Out(stream.Signature(stream_payload(self.cfg.o_width, last=False))),
+            "error": Out(1),
+        })
+
+    def _advance(self, m, fin):
+        """The pipeline moves unless a result waits untaken and another one (``fin``)
+        would overwrite it."""
+        adv = Signal()
+        m.d.comb += adv.eq(~self.o.valid | self.o.ready | ~fin)
+        return adv
+
+    def _pipeline(self, m, adv, take, last, err, pairs):
+        """Operands ``pairs`` [(weight, activation)] of a beat taken with ``take`` ->
+        products -> adder tree -> accumulator -> output register, every stage moving
+        with ``adv``."""
+        cfg, W = self.cfg, self.cfg.width
+        lanes = len(pairs)
+        prod_width = 2 * W
+        width = max(cfg.acc_width, prod_width + (lanes - 1).bit_length())
+        s = self._stages
+
+        # stage 1: the selected operands, registered (the multiplexers stay before it)
+        with m.If(adv):
+            m.d.sync += [s[1]["valid"].eq(take), s[1]["last"].eq(last), s[1]["err"].eq(err)]
+            for k, (wv, av) in enumerate(pairs):
+                m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
+        # stage 2: products, registered (a DSP's output register)
+        prods = [Signal(signed(prod_width), name=f"prod{k}") for k in range(lanes)]
+        with m.If(adv):
+            m.d.sync += [s[2][f].eq(s[1][f]) for f in ("valid", "last", "err")]
+            m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(prods)]
+        # stage 3: adder tree, registered; one accumulation step per beat
+        step = Signal(signed(width))
+        with m.If(adv):
+            m.d.sync += [s[3][f].eq(s[2][f]) for f in ("valid", "last", "err")]
+            m.d.sync += step.eq(tree_sum(prods))
+        # stage 4: accumulate; the final beat's sum goes to the output register
+        acc = Signal(signed(width))
+        acc_next = accumulate_next(m, acc, step, cfg.acc_width, cfg.overflow)
+        with m.If(adv & s[3]["valid"]):
+            m.d.sync += acc.eq(Mux(s[3]["last"], 0, acc_next))
+        self._output(m, adv, acc_next)
+
+    def _stage_signals(self):
+        """Valid/last/err of stages 1-3 and the stage-1 operands; returns ``fin``, the
+        final beat of a dot product in stage 3."""
+        W, lanes = self.cfg.width, self._lanes
+        self._stages = {i: {f: Signal(name=f"s{i}_{f}") for f in ("valid", "last", "err")}
+                        for i in (1, 2, 3)}
+        self._stages[1]["w"] = [Signal(signed(W), name=f"s1_w{k}") for k in range(lanes)]
+        self._stages[1]["a"] = [Signal(signed(W), name=f"s1_a{k}") for k in range(lanes)]
+        return self._stages[3]["valid"] & self._stages[3]["last"]
+
+    def _output(self, m, adv, acc_next):
+        o, s3 = self.o, self._stages[3]
+        o_err, err_shown = Signal(), Signal()
+        o_data = Signal(signed(self.cfg.o_width))
+        o_take = o.valid & o.ready
+        with m.If(adv & s3["valid"] & s3["last"]):
+            m.d.sync += [o.valid.eq(1), o_data.eq(acc_next), o_err.eq(s3["err"])]
+        with m.Elif(o_take):
+            m.d.sync += o.valid.eq(0)
+        with m.If(o_take):
+            m.d.sync += err_shown.eq(o_err)
+        m.d.comb += [o.payload.data.eq(o_data),
+                     self.error.eq(Mux(o.valid, o_err, err_shown))]
+
+
+class SparseMAC(_MACUnit):
+    """N:M sparse dot products with ``n·groups`` multipliers and a dense fallback; see the
+    module docstring for ports, modes, latency, throughput, backpressure and bad input.
+
+    Parameters (keyword only)
+    -------------------------
+    n, m : int (default 2, 4)
+        ``n`` values stored per group of ``m`` weights; ``m`` a power of two up to 16,
+        ``1 <= n < m`` and ``n`` dividing ``m`` (dense fallback takes ``m/n`` beats).
+    groups : int, power of two 1..32 (default 4)
+        ``G``, groups per beat: ``n·G`` multipliers, ``m·G`` activations per beat.
+    width : 8 or 16 (default 8)
+        Signed width of weights and activations.
+    acc_width : int, 2·width .. 64 (default 32)
+        Signed accumulator width (INT8 accumulates in INT32, as on the A100).
+    overflow : "wrap" or "saturate"
+        Two's-complement wrap, or clamping after every beat's step.
+    """
+
+    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+        self._setup(dict(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
+                         overflow=overflow), dense=False)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, W = self.cfg, self.cfg.width
+        w, a = self.w, self.a
+        fin = self._stage_signals()
+        adv = self._advance(m, fin)
+
+        # -------------------------------------------- dot-product framing and mode
+        first = Signal(init=1)           # the next w beat starts a dot product
+        mode = Signal()                  # mode of the current dot product (1: dense)
+        phase = Signal(range(cfg.phases))
+        mode_bit = w.payload.data[cfg.mode_at]
+        dense = Mux(first, mode_bit, mode)
+        cur_phase = Signal.like(phase)   # phase of this beat (0 on a first beat)
+        m.d.comb += cur_phase.eq(Mux(first, 0, phase))
+        final_phase = cur_phase == Const(cfg.phases - 1, len(cur_phase))
+        a_release = ~dense | final_phase | w.payload.last
+        take = w.valid & a.valid & adv
+        m.d.comb += [w.ready.eq(a.valid & adv),
+                     a.ready.eq(w.valid & adv & a_release)]
+        with m.If(take):
+            m.d.sync += [first.eq(w.payload.last), mode.eq(dense),
+                         phase.eq(Mux(dense & ~final_phase & ~w.payload.last,
+                                      incr(cur_phase, 1), 0))]
+
+        # ---------------------------------- indices, multiplexers, bad-input checks
+        pairs, bad = [], []
+        jbits = (cfg.n - 1).bit_length()         # n is a power of two: t·n + j = {t, j}
+        for g in range(cfg.groups):
+            acts = a.payload.data[g * cfg.m * W:(g + 1) * cfg.m * W]
+            idx = []
+            for j in range(cfg.n):
+                s = g * cfg.n + j
+                meta = w.payload.data[cfg.meta_at + s * cfg.b:cfg.meta_at + (s + 1) * cfg.b]
+                implied = Cat(Const(j, jbits), cur_phase) if jbits else cur_phase
+                sel = Signal(cfg.b, name=f"idx{s}")
+                m.d.comb += sel.eq(Mux(dense, implied, meta))
+                idx.append(meta)
+                pairs.append((w.payload.data[s * W:(s + 1) * W].as_signed(),
+                              acts.word_select(sel, W).as_signed()))
+            bad += [idx[j] >= idx[j + 1] for j in range(cfg.n - 1)]
+        beat_bad = (~dense & Cat(*bad).any()) if bad else Const(0)
+        mode_bad = ~first & (mode_bit != mode)
+        err_run = Signal()                       # bad input so far in this dot product
+        err_now = (~first & err_run) | beat_bad | mode_bad
+        with m.If(take):
+            m.d.sync += err_run.eq(err_now)
+
+        self._pipeline(m, adv, take, w.payload.last, err_now, pairs)
+        return m
+
+
+class DenseMAC(_MACUnit):
+    """The dense twin of :class:`SparseMAC`: ``m·groups`` multipliers, one ``w`` beat of
+    ``m·G`` dense weights with one ``a`` beat per clock, the same pipeline, latency
+    (:data:`LATENCY`), output and backpressure; ``error`` is constant 0 (no metadata).
+    Parameters as :class:`SparseMAC` without ``n``.
+    """
+
+    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+        self._setup(dict(n=1, m=m, groups=groups, width=width, acc_width=acc_width,
+                         overflow=overflow), dense=True)
+
+    def elaborate(self, platform):
+        m = Module()
+        W, w, a = self.cfg.width, self.w, self.a
+        fin = self._stage_signals()
+        adv = self._advance(m, fin)
+        take = w.valid & a.valid & adv
+        m.d.comb += [w.ready.eq(a.valid & adv), a.ready.eq(w.valid & adv)]
+        pairs = [(w.payload.data[p * W:(p + 1) * W].as_signed(),
+                  a.payload.data[p * W:(p + 1) * W].as_signed())
+                 for p in range(self.cfg.span)]
+        self._pipeline(m, adv, take, w.payload.last, Const(0), pairs)
+        return m

@@ -1,0 +1,245 @@
+"""The RLC decoder, :class:`RLCDecoder` (format: :mod:`hw.rlc` and :mod:`golden.rlc`).
+
+It has a module of its own because of its size: one FSM (IDLE, WAIT, RUN, FILL, DRAIN)
+and the datapath stages and actions that FSM uses (:class:`_DecoderDatapath`).
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.rlc import LAST_BIT, LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, RUN_BITS, WORD_BITS
+
+from .axis import stream_payload
+
+__all__ = ["RLCDecoder", "LENGTH_BITS"]
+
+LENGTH_BITS = 32   # width of the decoder's tensor-length port
+
+
+class RLCDecoder(wiring.Component):
+    """Stream of 64-bit RLC words in, stream of 16-bit values out.
+
+    Members
+    -------
+    i : ``In(stream.Signature(data=64, last=1))``
+        Code words of one tensor after another; ``last`` frames a tensor's words.
+    o : ``Out(stream.Signature(data=16, last=1))``
+        Exactly ``length`` values per tensor, ``last`` on value ``length - 1``.
+    length : ``In(32)``
+        Tensor length N, sampled with the first word of each tensor.
+    error : ``Out(1)``
+        Sticky malformed-code flag.  It rises the cycle after the problem is seen and stays
+        high until the first word of the next tensor is accepted (or reset).  Its class of
+        problems is exactly :func:`golden.rlc.validate`'s.
+
+    Throughput and latency
+    ----------------------
+    One value per clock whenever ``o`` is ready, through zero runs and the zero-fill, and
+    with no bubble between back-to-back tensors.  The first value of a tensor leaves two
+    cycles after its first word is accepted, so N values take N + 2 cycles.
+
+    Bad input
+    ---------
+    Whatever the words say, the tensor ends with exactly N values and ``last``: pairs beyond
+    N are dropped (the remaining words of the tensor are drained up to the input ``last``),
+    a code that ends early is zero-filled, and a non-canonical pair is decoded literally.
+    The decoded values equal :func:`golden.rlc.decode_lenient`.  A tensor of length 0 emits
+    nothing and drains its words.
+    """
+
+    #: Cycles from the transfer of a tensor's first word to the transfer of its first
+    #: value while ``o`` is ready.  With nothing stalling, N values of well-formed codes (any
+    #: number of back-to-back tensors) take N + latency cycles from the first input
+    #: transfer to the last output transfer.  Bad input costs extra cycles (draining).
+    latency = 2
+
+    i: In(stream.Signature(stream_payload(WORD_BITS)))
+    o: Out(stream.Signature(stream_payload(LEVEL_BITS)))
+    length: In(LENGTH_BITS)
+    error: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        d = _DecoderDatapath(m, self)
+        with m.FSM(init="IDLE"):
+            with m.State("IDLE"):
+                d.accept(first=True, owed=self.length)
+
+            with m.State("WAIT"):       # mid-tensor, the next word has not arrived yet
+                d.accept(first=False, owed=d.remaining)
+
+            with m.State("RUN"):        # expanding pair k: its zeros, then its level
+                d.run()
+
+            with m.State("FILL"):       # the code has ended; zero-fill up to N
+                with m.If(d.o_free):
+                    d.emit(0, d.remaining)
+                    with m.If(d.remaining == 1):
+                        d.tensor_done(err_now=0)
+
+            with m.State("DRAIN"):      # values done, discard this tensor's other words
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid & self.i.payload.last):
+                    m.next = "IDLE"
+        return m
+
+
+def _pair_fields(word, k):
+    """Pair ``k`` of ``word``, with its run and level fields."""
+    pair = word[PAIR_BITS * k:PAIR_BITS * (k + 1)]
+    return pair, pair[:RUN_BITS], pair[RUN_BITS:]
+
+
+class _DecoderDatapath:
+    """Everything :meth:`RLCDecoder.elaborate` builds besides the FSM, in stages: the state
+    of the tensor being decoded, the sticky error, the output register, the fields of the
+    word on the input and the pair being expanded; then the FSM's actions, each used in
+    several states: :meth:`emit`, :meth:`accept`, :meth:`tensor_done`, :meth:`run`."""
+
+    def __init__(self, m, dut):
+        self.m, self.dut = m, dut
+        self._tensor_state()
+        self._sticky_error()
+        self._output_register()
+        self._incoming_word()
+        self._current_pair()
+
+    def _tensor_state(self):
+        self.word = Signal(PAIR_BITS * PAIRS_PER_WORD)
+        self.word_final = Signal()   # the code ends in this word (bit 63 or the input's last)
+        self.word_tlast = Signal()   # the input framing ends with this word
+        self.k = Signal(range(PAIRS_PER_WORD))
+        self.zeros = Signal(range(MAX_RUN + 1))   # zeros still to emit before pair k's level
+        self.remaining = Signal(LENGTH_BITS)      # values still owed for this tensor
+
+    def _sticky_error(self):
+        # The sticky flag is written in one place: `flag` marks a problem seen this cycle,
+        # `clear` the start of a new tensor (whose own first word may carry a problem).
+        m = self.m
+        error, self.flag, self.clear = Signal(), Signal(), Signal()
+        m.d.sync += error.eq((error & ~self.clear) | self.flag)
+        m.d.comb += self.dut.error.eq(error)
+
+    def _output_register(self):
+        m, o = self.m, self.dut.o
+        self.owed_after = Signal(LENGTH_BITS)  # values owed once this cycle's value leaves
+        m.d.comb += self.owed_after.eq(self.remaining - 1)
+        self.o_free = ~o.valid | o.ready
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+
+    def _incoming_word(self):
+        """Fields of the word on ``i``, shared by every place that accepts one."""
+        i = self.dut.i
+        self.in_word = i.payload.data[:PAIR_BITS * PAIRS_PER_WORD]
+        self.in_bit63 = i.payload.data[LAST_BIT]
+        self.in_tlast = i.payload.last
+        self.in_final = self.in_bit63 | self.in_tlast
+        p0, self.in_run0, _ = _pair_fields(self.in_word, 0)
+        p1, _, _ = _pair_fields(self.in_word, 1)
+        p2, _, _ = _pair_fields(self.in_word, 2)
+        self.in_empty = self.in_final & (p0 == 0)   # padding in slot 0: no pair in this word
+        self.in_bad = Signal()
+        self.m.d.comb += self.in_bad.eq(
+            (self.in_bit63 != self.in_tlast) |                         # framing disagrees
+            (self.in_final & (((p0 == 0) & ((p1 != 0) | (p2 != 0))) |  # pair after padding
+                              ((p1 == 0) & (p2 != 0)))))
+
+    def _current_pair(self):
+        """Pair k of the word, and whether another pair follows it in this word."""
+        m, word, k = self.m, self.word, self.k
+        cur_pair, cur_run, cur_level = Signal(PAIR_BITS), Signal(RUN_BITS), Signal(LEVEL_BITS)
+        m.d.comb += cur_pair.eq(word.word_select(k, PAIR_BITS))
+        m.d.comb += [cur_run.eq(cur_pair[:RUN_BITS]), cur_level.eq(cur_pair[RUN_BITS:])]
+        self.cur_run, self.cur_level = cur_run, cur_level
+        self.next_pair = Signal(PAIR_BITS)
+        with m.Switch(k):
+            for kk in range(PAIRS_PER_WORD - 1):
+                with m.Case(kk):
+                    m.d.comb += self.next_pair.eq(_pair_fields(word, kk + 1)[0])
+        self.has_next = (k != PAIRS_PER_WORD - 1) & ~(self.word_final & (self.next_pair == 0))
+
+    # -- actions of the FSM
+
+    def emit(self, value, remaining_now):
+        """Put ``value`` on the output; ``remaining_now`` (>= 1) values were owed."""
+        o = self.dut.o
+        self.m.d.sync += [
+            o.payload.data.eq(value),
+            o.payload.last.eq(remaining_now == 1),
+            o.valid.eq(1),
+            self.remaining.eq(remaining_now - 1),  # truncates: only ever called with >= 1
+        ]
+
+    def accept(self, *, first, owed):
+        """Take the word on `i` this cycle; `owed` is the tensor's count of values still
+        owed, `first` whether this word starts the tensor."""
+        m, i = self.m, self.dut.i
+        m.d.comb += i.ready.eq(1)
+        with m.If(i.valid):
+            m.d.comb += self.clear.eq(first)
+            # Past a tensor's first word, a final word with no pair is non-canonical.
+            with m.If(self.in_bad if first else (self.in_bad | self.in_empty)):
+                m.d.comb += self.flag.eq(1)
+            m.d.sync += [
+                self.word.eq(self.in_word), self.word_final.eq(self.in_final),
+                self.word_tlast.eq(self.in_tlast),
+                self.k.eq(0), self.zeros.eq(self.in_run0), self.remaining.eq(owed),
+            ]
+            with m.If(owed == 0):
+                # Length 0: nothing to emit; only the single padding word is canonical.
+                with m.If(~(self.in_empty & self.in_bit63 & self.in_tlast &
+                            (self.in_word == 0))):
+                    m.d.comb += self.flag.eq(1)
+                m.next = "IDLE"
+                with m.If(~self.in_tlast):
+                    m.next = "DRAIN"
+            with m.Elif(self.in_empty):
+                with m.If(owed > MAX_RUN):
+                    m.d.comb += self.flag.eq(1)            # too many trailing zeros
+                m.next = "FILL"
+            with m.Else():
+                m.next = "RUN"
+        with m.Else():
+            m.next = "IDLE" if first else "WAIT"
+
+    def tensor_done(self, err_now):
+        """The last value leaves this cycle; start the next tensor without a bubble,
+        unless the framing says words of this one are still to come."""
+        m = self.m
+        with m.If(~self.word_tlast):
+            m.d.comb += self.flag.eq(1)                    # more code than values
+            m.next = "DRAIN"
+        with m.Elif(err_now):
+            # Keep the error visible for at least one cycle before the next tensor
+            # clears it, so it can always be attributed to the tensor that caused it.
+            m.d.comb += self.flag.eq(1)
+            m.next = "IDLE"
+        with m.Else():
+            self.accept(first=True, owed=self.dut.length)
+
+    def run(self):
+        """State RUN: one zero of pair k's run, or its level, per free output cycle."""
+        m, remaining = self.m, self.remaining
+        with m.If(self.o_free):
+            with m.If(self.zeros != 0):
+                self.emit(0, remaining)
+                m.d.sync += self.zeros.eq(self.zeros - 1)
+                with m.If(remaining == 1):
+                    self.tensor_done(err_now=1)            # the pair's level is beyond N
+            with m.Else():
+                self.emit(self.cur_level, remaining)
+                noncanonical = (self.cur_level == 0) & (self.cur_run != MAX_RUN)
+                with m.If(noncanonical):
+                    m.d.comb += self.flag.eq(1)
+                with m.If(remaining == 1):
+                    self.tensor_done(err_now=noncanonical | self.has_next | ~self.word_final)
+                with m.Elif(self.has_next):
+                    m.d.sync += [self.k.eq(self.k + 1), self.zeros.eq(self.next_pair[:RUN_BITS])]
+                with m.Elif(self.word_final):
+                    with m.If(remaining > MAX_RUN + 1):
+                        m.d.comb += self.flag.eq(1)        # too many trailing zeros
+                    m.next = "FILL"
+                with m.Else():
+                    self.accept(first=False, owed=self.owed_after)
