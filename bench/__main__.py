@@ -36,7 +36,8 @@ def main(argv=None):
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"\n== {name}: {(module.__doc__ or '').strip().splitlines()[0]}")
         t0 = time.perf_counter()
-        print_rows(module.run(quick=args.quick))
+        # A module may lay out its own table (bench_hw: one section per bench).
+        getattr(module, "print_rows", print_rows)(module.run(quick=args.quick))
         print(f"({time.perf_counter() - t0:.1f} s)")
     return 0
 

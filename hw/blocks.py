@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .axis import AXIStreamExport
-from .cnv import CnvEncoder
+from .cnv import CnvChain, CnvEncoder, chain_streams
 from .cnv_unit import CnvUnit, unit_streams
 from .csr_spmv import CSRSpMV
 from .nm_mac import DenseMAC, SparseMAC
@@ -72,6 +72,9 @@ BLOCKS = {block.name: block for block in [
     Block("cnv_unit", CnvUnit, unit_streams(),
           streams_for=lambda params: unit_streams(params["lanes"]),
           description="Cnvlutin unit: L zero-skipping lanes x F filters, weights reused"),
+    Block("cnv_chain", CnvChain, chain_streams(),
+          streams_for=lambda params: chain_streams(params["lanes"]),
+          description="Cnvlutin encoders -> unit: dense bricks per lane in, F sums out"),
 ]}
 
 

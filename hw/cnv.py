@@ -1,6 +1,7 @@
 """Cnvlutin zero-skip blocks (Albericio et al., ISCA 2016): :class:`CnvEncoder` writes the
 ZFNAf lane stream of dense activations, :class:`CnvUnit` (in :mod:`hw.cnv_unit`) computes
-``F`` dot products from ``L`` such streams, skipping the zeros.
+``F`` dot products from ``L`` such streams, skipping the zeros, and :class:`CnvChain`
+puts ``L`` encoders in front of a unit (the end-to-end top).
 
 Bit-exact model, stream packing and cycle model: :mod:`golden.cnv` (lane word ``{END,
 EMPTY, offset[6], value[VF]}``, ``VF = byte_width(value_width)``).
@@ -43,7 +44,7 @@ from golden.cnv import OFFSET_FIELD, check_brick
 from .axis import stream_payload
 from .datapath import byte_width, gt_const, int_param, lt_var
 
-__all__ = ["CnvEncoder"]
+__all__ = ["CnvEncoder", "CnvChain", "chain_streams"]
 
 
 class CnvEncoder(wiring.Component):
@@ -129,4 +130,59 @@ class CnvEncoder(wiring.Component):
                 m.d.sync += [vals[j].eq(Mux(keep, a, 0)),
                              mask[j].eq(inside & (self.dense | (keep & a.any())))]
         m.d.comb += self.error.eq(err)
+        return m
+
+
+def chain_streams(lanes=4):
+    """The AXI prefix of every stream member of a ``lanes``-lane chain."""
+    return {**{f"lane{k}": f"s_axis_lane{k}" for k in range(lanes)},
+            "w": "s_axis_w", "out": "m_axis"}
+
+
+class CnvChain(wiring.Component):
+    """The encoder -> unit chain of one Cnvlutin layer input: ``lanes`` :class:`CnvEncoder`
+    feeding one :class:`~hw.cnv_unit.CnvUnit` (same keyword parameters as the unit).
+
+    Ports: ``lane<k>`` (AXI ``s_axis_lane<k>_*``) takes lane ``k``'s dense bricks in the
+    encoder's format (:func:`golden.cnv.encoder_words`); ``w``, ``out`` and ``error`` are
+    the unit's; ``threshold`` and ``dense`` go to every encoder; ``enc_error`` is the OR
+    of the encoders' ``error``.  Latency is the unit's plus one clock (the encoder's
+    output register); throughput and backpressure are the unit's, since each encoder
+    emits one word per clock."""
+
+    def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
+                 acc_width=32, overflow="wrap", max_k=256):
+        from .cnv_unit import CnvUnit
+        self._unit = CnvUnit(lanes=lanes, filters=filters, brick=brick,
+                             value_width=value_width, weight_width=weight_width,
+                             acc_width=acc_width, overflow=overflow, max_k=max_k)
+        self._encoders = [CnvEncoder(brick=brick, value_width=value_width)
+                          for _ in range(lanes)]
+        self.lanes = lanes
+        unit = self._unit
+        members = {f"lane{k}": In(stream.Signature(stream_payload(unit.brick * unit.vf + 8)))
+                   for k in range(lanes)}
+        members.update({
+            "w": In(stream.Signature(stream_payload(filters * unit.wf))),
+            "out": Out(stream.Signature(stream_payload(filters * unit.yf))),
+            "threshold": In(unsigned(value_width)),
+            "dense": In(1),
+            "error": Out(1),
+            "enc_error": Out(1),
+        })
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self._unit
+        errors = []
+        for k, enc in enumerate(self._encoders):
+            m.submodules[f"encoder{k}"] = enc
+            wiring.connect(m, wiring.flipped(getattr(self, f"lane{k}")), enc.i)
+            wiring.connect(m, enc.o, getattr(unit, f"lane{k}"))
+            m.d.comb += [enc.threshold.eq(self.threshold), enc.dense.eq(self.dense)]
+            errors.append(enc.error)
+        wiring.connect(m, wiring.flipped(self.w), unit.w)
+        wiring.connect(m, unit.out, wiring.flipped(self.out))
+        m.d.comb += [self.error.eq(unit.error), self.enc_error.eq(Cat(errors).any())]
         return m

@@ -2,7 +2,7 @@
 
 Bit-exact model: :func:`golden.csr.spmv` (same widths, overflow mode and ``lanes``);
 stream words: :func:`golden.csr.to_streams` (slot widths :func:`golden.csr.nz_field_widths`);
-the answer to any streams, malformed included: :func:`golden.csr.stream_model`.  The
+the answer to any streams, malformed included: :mod:`golden.csr_lenient`.  The
 stages of :meth:`CSRSpMV.elaborate` are in :mod:`hw.csr_stages`.
 
 Streams and packing (``VF``/``XF``/``YF`` = value/x/acc width rounded up to a byte)

@@ -1,20 +1,17 @@
 """The stages of :class:`hw.csr_spmv.CSRSpMV`, one builder each, in pipeline order.
 
-==================  =======================================================================
-stage               adds to the module
-==================  =======================================================================
-:func:`x_memory`    the ``x`` stream into an on-chip memory (one read port per lane):
-                    ``ncols``, the bad-x flag
-:class:`Sequencer`  row lengths and ``nz`` beats -> one *step* per clock: a beat of up to
-                    ``lanes`` non-zeros or one empty row, with its row end, final row and
-                    error; pairs every matrix with exactly its own ``nz`` frame
-:func:`decode_lanes` each slot of an ``nz`` beat: value, column, active, in range; drives
-                    the memory read address (0 for a bad column)
-:func:`multiply`    stage 1 (value registered while x is read) and stage 2 (registered
-                    product)
-:func:`adder_tree`  ``lanes > 1``: one registered balanced adder tree
-:func:`accumulate_rows`  the row accumulator, the ``y`` queue and its credits, ``error``
-==================  =======================================================================
+* :func:`x_memory`: the ``x`` stream into an on-chip memory (one read port per lane),
+  ``ncols`` and the bad-x flag;
+* :class:`Sequencer` (the issue stage): row lengths and ``nz`` beats -> one *step* per
+  clock (a beat of up to ``lanes`` non-zeros, or one empty row) with its row end, final
+  row and error; it pairs every matrix with exactly its own ``nz`` frame.  Its
+  :func:`decode_lanes` splits a beat into slots (value, column, active, in range) and
+  drives the memory read addresses (0 for a bad column);
+* :func:`multiply`: stage 1 (the value registered while x is read) and stage 2 (the
+  registered product), one multiplier per lane;
+* :func:`adder_tree`: ``lanes > 1``, one registered balanced adder tree;
+* :func:`accumulate_rows`: the row accumulator (wrap or saturate per step), the ``y``
+  queue with its :class:`Credits`, and ``error``.
 
 All stages are built into the block's one :class:`~amaranth.hdl.Module` (as
 ``amaranth/lib/fifo.py`` builds its pointers), so the generated Verilog is one flat module

@@ -126,6 +126,9 @@ def manifest_build(path, block=None):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"manifest {str(path)!r} cannot be read as JSON: {exc}") from None
     hardware = manifest.get("hardware") if isinstance(manifest, dict) else None
+    if isinstance(manifest, dict) and "hardware" in manifest and hardware is None:
+        raise ValueError(f"manifest {str(path)!r} records no hardware build (its format "
+                         f"{manifest.get('format', '?')!r} has no block)")
     if not isinstance(hardware, dict):
         raise ValueError(f"manifest {str(path)!r} has no \"hardware\" entry (block and "
                          f"params); export it again with the current pruning package")

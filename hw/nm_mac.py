@@ -17,8 +17,8 @@ member     dir  ``data``                                                     ``l
                 zero-padded to a byte multiple.  Dense twin: ``m·G`` weights
 ``a``      in   ``m·G`` activations, slot ``g·m+i`` at bit ``(g·m+i)·VF``    (none)
 [s_axis_a]
-``o``      out  the dot product, ``acc_width`` bits sign-extended to a byte  (none)
-[m_axis_o]      multiple; one beat per dot product
+``o``      out  the dot product, ``acc_width`` bits sign-extended to a byte  always 1
+[m_axis_o]      multiple; one beat (one packet) per dot product
 ``error``  out  1 bit, see "Bad input" (the twin's is constant 0)
 =========  ===  ===========================================================  =========
 
@@ -117,7 +117,7 @@ class _MACUnit(wiring.Component):
         super().__init__({
             "w": In(stream.Signature(stream_payload(w_width))),
             "a": In(stream.Signature(stream_payload(self.cfg.a_width, last=False))),
-            "o": Out(stream.Signature(stream_payload(self.cfg.o_width, last=False))),
+            "o": Out(stream.Signature(stream_payload(self.cfg.o_width))),
             "error": Out(1),
         })
 
@@ -181,7 +181,7 @@ class _MACUnit(wiring.Component):
             m.d.sync += o.valid.eq(0)
         with m.If(o_take):
             m.d.sync += err_shown.eq(o_err)
-        m.d.comb += [o.payload.data.eq(o_data),
+        m.d.comb += [o.payload.data.eq(o_data), o.payload.last.eq(1),
                      self.error.eq(Mux(o.valid, o_err, err_shown))]
 
 

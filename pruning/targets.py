@@ -70,7 +70,8 @@ def block_params(block: str, overrides: dict | None = None) -> dict:
         check = getattr(b.make, "check_params", None)
         if check is not None:
             check(**params)
-        b.make(**params)
+        built = b.make(**params)
+        built._MustUse__silence = True     # made only to check the parameters
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{block}: {exc}") from None
     return params

@@ -19,16 +19,27 @@ import time
 from pathlib import Path
 
 from .benches import BENCHES
-from .report import metric_rows, print_table
+from .report import metric_rows, print_sections
 from .runner import (VLT, cocotb_test_names, exact_filter, parse_seed, parse_testcase, run_bench, select_tests,
                      verilator_cmd, wave_format)
 
 
-def summary_rows(results):
-    """One row per bench and test: result, elements, cycles, bound, elements/cycle."""
-    return [[r["bench"], r["test"], r["result"], r["elements"], r["cycles"], r["bound"],
-             f"{r['rate']:.3f}" if r["rate"] else "-"]
-            for bench, result in results for r in metric_rows(bench, result)]
+SUMMARY_HEADER = ["test", "result", "elements", "cycles", "bound", "elem/clk"]
+
+
+def test_label(row):
+    """The test's name, and the group of figures when a test records several."""
+    group = row["metrics"].get("group")
+    return f"{row['test']} ({group})" if group else row["test"]
+
+
+def summary_sections(results):
+    """One section per bench, one row per test and figure: result, elements, cycles,
+    bound, elements per clock (for :func:`tb.report.print_sections`)."""
+    return [(bench.id, [[test_label(r), r["result"], r["elements"], r["cycles"], r["bound"],
+                         round(r["rate"], 3) if r["rate"] else None]
+                        for r in metric_rows(bench, result)])
+            for bench, result in results]
 
 
 def _plan(args):
@@ -84,8 +95,7 @@ def cmd_sim(args):
               flush=True)
         results.append((bench, result))
     print()
-    print_table(["bench", "test", "result", "elements", "cycles", "bound", "elem/cycle"],
-                summary_rows(results))
+    print_sections(SUMMARY_HEADER, summary_sections(results))
     failed = [(b, t) for b, r in results for t in r.tests if not t.passed]
     for bench, test in failed:
         print(f"\nFAILED {bench.id} {test.name}:\n{test.message}")

@@ -5,6 +5,10 @@ agent wakes on the falling clock edge, drives what it wants the DUT to see at th
 rising edge, then waits for ``ReadOnly`` and looks at the settled handshake.  ``valid &
 ready`` seen there is exactly the transfer the DUT performs at the next rising edge.
 
+A sink also looks once with its tready low, in the ReadWrite phase of the same time step,
+before raising it: an offer that depends on tready (tvalid waiting for tready, or tdata
+changing with it) fails the test, although every transfer it makes would look right.
+
 Cycle numbers are ``sim_time // period`` at that falling edge, so cycle *c* is the transfer
 at rising edge *c + 1*; all agents of one bench share the same numbering.
 """
@@ -167,7 +171,7 @@ class AxisSink(_Agent):
             # vanishes when tready rises means tvalid/tdata wait on tready: a violation
             # that a sink sampling only with its own tready high would never see.
             self.tready.value = 0
-            await ReadWrite()
+            await ReadWrite()     # exactly one: the write above makes it come in this step
             probe = self._offer()
             if ready:
                 self.tready.value = 1

@@ -21,3 +21,4 @@ async def passthrough(dut):
     assert [b.data for b in sink.beats] == values
     assert [b.last for b in sink.beats] == [i == n - 1 for i in range(n)]
     env.report(elements=n, first=src.sent[0], last=sink.beats[-1], bound=None)
+

@@ -1,4 +1,4 @@
-"""cocotb bench of ``cnv_encoder`` and ``cnv_unit`` (Cnvlutin), checked against golden.cnv.
+"""cocotb bench of ``cnv_encoder``, ``cnv_unit`` and ``cnv_chain`` (Cnvlutin), against golden.cnv.
 
 Every output is compared with :mod:`golden.cnv` (the unit's sums and ``error`` exactly,
 malformed windows included; the encoder's words, ``tlast`` and ``error``).  Without
@@ -14,140 +14,15 @@ import cocotb
 import numpy as np
 
 from golden import cnv
-from golden.bits import byte_width, to_signed
-from hw.blocks import get_block
 
 from . import cnv_data
-from .axis import Beat
-from .bench import block_params, start, test_name
+from .bench import start, test_name
+from .cnv_driver import EncoderDriver, UnitDriver, random_acts, random_weights
 from .scoreboard import Scoreboard
-from .transactions import Transaction, TransactionDriver
 
-STALL = 0.3
 DENSITIES = [0.0, 0.1, 0.56, 0.5, 0.9, 1.0]   # 0.56: Cnvlutin's average 44 % zeros
 
-
-def random_acts(rng, shape, density, width):
-    """Non-zeros uniform over the signed ``width``-bit range without 0, at ``density``."""
-    lo, hi = -(1 << (width - 1)), 1 << (width - 1)
-    a = rng.integers(lo, hi - 1, shape)
-    a[a >= 0] += 1
-    a[rng.random(shape) >= density] = 0
-    return a
-
-
-def random_weights(rng, filters, k_len, width):
-    return rng.integers(-(1 << (width - 1)), 1 << (width - 1), (filters, k_len))
-
-
 # ====================================================================== the unit
-
-class UnitDriver(TransactionDriver):
-    """The lane, weight and output streams of ``cnv_unit`` and what was sent on them."""
-
-    def __init__(self, env, stall):
-        super().__init__(env)
-        self.p = get_block("cnv_unit").params(block_params())
-        self.stall = stall
-        pause = STALL if stall else 0.0
-        L = self.p["lanes"]
-        self.lanes = [env.source(f"s_axis_lane{k}", pause) for k in range(L)]
-        self.w = env.source("s_axis_w", pause)
-        self.out = env.sink("m_axis", pause, side=("error",))
-        self.weights = np.zeros((self.p["filters"], 0), dtype=np.int64)
-        self.loads = []                  # (K, index of the first window after the load)
-        self.beats_sent = [0] * L
-
-    def golden(self, streams):
-        p = self.p
-        return cnv.unit_window(streams, self.weights, lanes=p["lanes"], brick=p["brick"],
-                               value_width=p["value_width"], acc_width=p["acc_width"],
-                               overflow=p["overflow"])
-
-    def streams(self, acts, **kw):
-        p = self.p
-        return cnv.window_streams(acts, lanes=p["lanes"], brick=p["brick"],
-                                  value_width=p["value_width"], **kw)
-
-    async def load(self, w):
-        """A weight load between windows: sent once the earlier windows' beats are in."""
-        for k, lane in enumerate(self.lanes):
-            await self.bounded(lane.wait_idle(), f"lane {k} before a weight load")
-        words = cnv.weight_words(w, weight_width=self.p["weight_width"])
-        self.w.send(Beat(x, i == len(words) - 1) for i, x in enumerate(words))
-        self.weights = np.asarray(w, dtype=np.int64)
-        self.loads.append((len(words), len(self.transactions)))
-        if self.stall:
-            await self.bounded(self.w.wait_idle(), "weight load")
-
-    def send(self, label, streams, group="", malformed=None):
-        out, err, steps = self.golden(streams)
-        if malformed is not None:
-            assert err == malformed, f"{label}: golden error {err}, meant {malformed}"
-        for k, beats in enumerate(streams):
-            self.lanes[k].send(Beat(b, i == len(beats) - 1) for i, b in enumerate(beats))
-        self.record(Transaction(label, 1, expected=(out, err), malformed=err,
-                                ideal_cycles=steps + 8,
-                                info={"first": list(self.beats_sent), "steps": steps,
-                                      "group": group, "load": len(self.loads) - 1,
-                                      "beats": [len(s) for s in streams]}))
-        for k, s in enumerate(streams):
-            self.beats_sent[k] += len(s)
-        return out
-
-    def extra_cycles(self):
-        return sum(k for k, _ in self.loads)
-
-    def first_beat(self, t):
-        return self.lanes[0].sent[t.info["first"][0]]
-
-    async def check(self, sb):
-        """Every output against golden; without stalls, exact cycles per group of windows
-        sharing a load and a group name, and the reload timing.  Returns {group: cycles}."""
-        await self.bounded(self.out.wait_for(self.expected_outputs), "outputs")
-        await self.env.cycles(10)
-        sb.equal("output count", len(self.out.beats), self.expected_outputs)
-        yf, F = byte_width(self.p["acc_width"]), self.p["filters"]
-        for t, (beat,) in self.outputs_of(self.out.beats):
-            got = [to_signed(beat.data >> (f * yf), yf) for f in range(F)]
-            sb.compare(f"{t.label}: sums", got, t.expected[0])
-            sb.equal(f"{t.label}: error", beat.side["error"], int(t.expected[1]))
-            sb.equal(f"{t.label}: tlast", beat.last, True)
-        for k, lane in enumerate(self.lanes):
-            sb.equal(f"lane {k}: beats taken", len(lane.sent), self.beats_sent[k])
-        figures = {}
-        for key in dict.fromkeys((t.info["load"], t.info["group"]) for t in self.transactions):
-            idx = [i for i, t in enumerate(self.transactions)
-                   if (t.info["load"], t.info["group"]) == key]
-            first, last = self.first_beat(self.transactions[idx[0]]), self.out.beats[idx[-1]]
-            steps = sum(self.transactions[i].info["steps"] for i in idx)
-            model = steps + cnv.unit_latency(self.p["lanes"])
-            cycles = last.cycle - first.cycle + 1
-            if not self.stall:
-                assert idx == list(range(idx[0], idx[-1] + 1)), "groups must be contiguous"
-                sb.equal(f"group {key}: cycles first lane beat -> last output", cycles, model)
-            figures.setdefault(key[1], []).append((cycles, model, first, last, idx))
-        if not self.stall:
-            w_last = np.cumsum([k for k, _ in self.loads]) - 1
-            for (k_len, at), end in zip(self.loads, w_last):
-                if at < len(self.transactions):
-                    sb.equal(f"load of K={k_len}: next window's first step after its last",
-                             self.first_beat(self.transactions[at]).cycle
-                             - self.w.sent[end].cycle, 1)
-        sb.summary()
-        return figures
-
-    def report(self, group, figures, *, elements, **extra):
-        """One make-sim row for a group (summed over its loads)."""
-        rows = figures[group]
-        cycles = sum(c for c, *_ in rows)
-        model = sum(m for _, m, *_ in rows)
-        # a group may span several weight loads: its figure is the sum of its runs
-        first, last = Beat(0, cycle=0), Beat(0, cycle=cycles - 1)
-        return self.env.report(elements=elements, first=first, last=last,
-                               bound=None if self.stall else model, group=group,
-                               model_cycles=model, lanes=self.p["lanes"], **extra)
-
 
 async def unit_begin(dut, name, stall):
     env = await start(dut, name)
@@ -308,11 +183,9 @@ async def unit_relu(dut, stall):
     zero-skip, dense and with a threshold T (70 % activation sparsity on the images)."""
     env, drv, sb = await unit_begin(dut, test_name("unit_relu", stall=stall), stall)
     p = drv.p
-    q, scale, w, acts_f = cnv_data.relu_data(images=12, filters=p["filters"])
-    q2, windows = cnv_data.export_zfnaf(acts_f, lanes=p["lanes"], brick=p["brick"])
-    sb.compare("exported activations == quantised", q2, q)
-    T = cnv_data.threshold_levels(acts_f, scale, 0.7)
-    await drv.load(w[:, :p["max_k"]] if q.shape[1] > p["max_k"] else w)
+    q, windows, w, T = cnv_data.relu_case(12, filters=p["filters"], lanes=p["lanes"],
+                                          brick=p["brick"])
+    await drv.load(w)
     for i, s in enumerate(windows):
         drv.send(f"image {i} from the export files", s, "zero-skip", malformed=False)
     for i, a in enumerate(q):
@@ -338,56 +211,6 @@ async def unit_relu(dut, stall):
 
 
 # =================================================================== the encoder
-
-class EncoderDriver(TransactionDriver):
-    """Dense bricks in (with the threshold and dense ports held per brick), lane words out."""
-
-    def __init__(self, env, stall):
-        super().__init__(env)
-        self.p = get_block("cnv_encoder").params(block_params())
-        self.stall = stall
-        pause = STALL if stall else 0.0
-        self.src = env.source("s_axis", pause)
-        self.sink = env.sink("m_axis", pause, side=("error",))
-        self.bricks = 0
-
-    def send(self, label, words, *, threshold=0, dense=False, error=None):
-        p = self.p
-        beats, err = cnv.encoder_output(words, brick=p["brick"], value_width=p["value_width"],
-                                        threshold=threshold, dense=dense)
-        if error is not None:
-            assert err == error
-        side = {"threshold": threshold, "dense": int(dense)}
-        self.src.send(Beat(x, i == len(words) - 1, side) for i, x in enumerate(words))
-        self.record(Transaction(label, len(beats), expected=beats, malformed=err,
-                                ideal_cycles=len(beats) + 2,
-                                info={"first": self.bricks, "bricks": len(words)}))
-        self.bricks += len(words)
-        return beats
-
-    async def check(self, sb):
-        await self.bounded(self.sink.wait_for(self.expected_outputs), "encoder output")
-        await self.env.cycles(10)
-        sb.equal("beat count", len(self.sink.beats), self.expected_outputs)
-        for t, beats in self.outputs_of(self.sink.beats):
-            sb.compare(f"{t.label}: words", [b.data for b in beats], t.expected)
-            sb.compare(f"{t.label}: tlast", [b.last for b in beats],
-                       [0] * (len(beats) - 1) + [1])
-            errs = [b.side["error"] for b in beats]
-            if t.malformed:
-                sb.equal(f"{t.label}: error at the last beat", errs[-1], 1)
-            else:
-                sb.compare(f"{t.label}: error", errs, [0] * len(beats))
-        total = self.expected_outputs
-        first, last = self.src.sent[0], self.sink.beats[-1]
-        bound = None
-        if not self.stall:
-            bound = cnv.encoder_cycles([total])
-            sb.equal("cycles first brick -> last beat", last.cycle - first.cycle + 1, bound)
-        sb.summary()
-        return self.env.report(elements=total, first=first, last=last, bound=bound,
-                               bricks=self.bricks)
-
 
 async def encoder_begin(dut, name, stall):
     env = await start(dut, name)
@@ -450,3 +273,57 @@ async def encoder_relu(dut, stall):
                        windows[i][k])
             drv.send(f"image {i} lane {k} T={T}", words[k], threshold=T, error=False)
     await drv.check(sb)
+
+
+# ==================================================================== the chain
+
+async def chain_begin(dut, name, stall):
+    env = await start(dut, name)
+    dut.threshold.value = 0
+    dut.dense.value = 0
+    return env, UnitDriver(env, stall, "cnv_chain"), Scoreboard(dut._log)
+
+
+@cocotb.test()
+@cocotb.parametrize(density=[0.0, 0.56, 1.0], stall=[False, True])
+async def chain_density(dut, density, stall):
+    """Dense bricks -> encoders -> unit, zero-skip, dense and thresholded phases: sums as
+    golden, and each phase Σ steps + latency + 1 clocks from its first brick."""
+    env, drv, sb = await chain_begin(dut, test_name("chain_density", density=density,
+                                                    stall=stall), stall)
+    p, rng = drv.p, env.rng
+    k_len = min(100, p["max_k"])
+    await drv.load(random_weights(rng, p["filters"], k_len, p["weight_width"]))
+    acts = random_acts(rng, (5, k_len), density, p["value_width"])
+    for group, T, dense in (("zero-skip", 0, False), ("dense", 0, True),
+                            ("threshold", 60, False)):
+        await drv.phase(T, dense)
+        for i, a in enumerate(acts):
+            drv.send_dense(f"{group} window {i}", a, group, threshold=T, dense=dense)
+    fig = await drv.check(sb)
+    sb.equal("enc_error", int(dut.enc_error.value), 0)
+    for group in fig:
+        drv.report(group, fig, elements=acts.size)
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[False, True])
+async def chain_relu(dut, stall):
+    """The digits ReLU activations (int8, from pruning's export files) as dense bricks
+    through the whole chain, without and with the threshold T."""
+    env, drv, sb = await chain_begin(dut, test_name("chain_relu", stall=stall), stall)
+    p = drv.p
+    q, windows, w, T = cnv_data.relu_case(8, filters=p["filters"], lanes=p["lanes"],
+                                          brick=p["brick"])
+    await drv.load(w)
+    for group, thr in (("zero-skip", 0), ("threshold", T)):
+        await drv.phase(thr, False)
+        for i, a in enumerate(q):
+            drv.send_dense(f"image {i} T={thr}", a, group, threshold=thr, dense=False)
+    # what the encoders must feed the unit (golden.cnv.encoder_output, checked equal in
+    # send_dense) is exactly what the export files describe
+    for i, a in enumerate(q):
+        sb.equal(f"image {i}: lane streams == export files", drv.streams(a), windows[i])
+    fig = await drv.check(sb)
+    for group in fig:
+        drv.report(group, fig, elements=q.size, threshold=T if group == "threshold" else 0)

@@ -12,6 +12,7 @@ from the first w transfer to the last result.  Every wait is bounded.
 
 import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -33,10 +34,11 @@ STALL = 0.3
 
 
 def config(top):
-    """The build's :class:`NMConfig`; the twin's ``n`` only shapes the workloads (the
-    sparse default's ``m/2``, so both tops get 2:4 weights by default)."""
+    """The build's :class:`NMConfig`.  The twin has no ``n``: its workloads use the N:M
+    pattern of the sparse build it is compared with, ``NM_TWIN_N`` in the environment
+    (set by bench/bench_nm_mac.py), else ``m/2`` (2:4 for the defaults)."""
     p = get_block(top).params(block_params())
-    n = p.pop("n", p["m"] // 2)
+    n = p.pop("n", None) or int(os.environ.get("NM_TWIN_N") or p["m"] // 2)
     return NMConfig(n=n, **p)
 
 
@@ -84,6 +86,7 @@ class MACDriver(TransactionDriver):
         for t, beats in self.outputs_of(self.o.beats):
             got = (to_signed(beats[0].data, self.cfg.o_width), bool(beats[0].side["error"]))
             sb.equal(f"{t.label}: (result, error)", got, t.expected)
+            sb.equal(f"{t.label}: tlast", beats[0].last, True)
             results.append(got)
         beats = sum(t.info["beats"] for t in self.transactions)
         cycles_exact = None
@@ -215,6 +218,19 @@ async def mac_fallback(dut, stall):
     lo = -(1 << (cfg.width - 1))
     k = cfg.span * 2
     drv.send("dense, extreme", np.full(k, lo), np.full(k, lo), mode="dense")
+    await drv.check(sb)
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[False, True])
+async def mac_dense_rows(dut, stall):
+    """Unpruned rows only, in dense-fallback mode on the sparse unit (the twin's own mode):
+    the shape of mac_pruned_export, so make bench compares the two rates."""
+    env, drv, sb = await begin(dut, test_name("mac_dense_rows", stall=stall), stall)
+    cfg = drv.cfg
+    for r in range(8):
+        k = 4 * cfg.span
+        drv.send(f"dense row {r}", acts(env.rng, cfg, k), acts(env.rng, cfg, k), mode="dense")
     await drv.check(sb)
 
 

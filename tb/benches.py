@@ -38,9 +38,11 @@ BENCHES = [
           {"n": 1, "groups": 1, "width": 16, "acc_width": 40}, "1of4_g1_int16"),
     Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_",
           {"n": 2, "m": 8, "groups": 2, "acc_width": 24, "overflow": "saturate"}, "2of8_g2_sat"),
-    Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(pruned_export|groups|extremes|fallback)"),
+    Bench("dense_mac", "tb.bench_nm_mac",
+          r"\.mac_(pruned_export|groups|extremes|fallback|dense_rows)"),
     Bench("cnv_encoder", "tb.bench_cnv", r"\.encoder_"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_", {"acc_width": 20}, "acc20"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_",
           {"lanes": 1, "overflow": "saturate", "acc_width": 20}, "l1_saturate"),
+    Bench("cnv_chain", "tb.bench_cnv", r"\.chain_"),
 ]

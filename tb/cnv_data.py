@@ -16,7 +16,7 @@ import numpy as np
 
 from golden import cnv
 
-__all__ = ["digits_model", "relu_data", "export_zfnaf", "threshold_levels"]
+__all__ = ["digits_model", "relu_data", "export_zfnaf", "threshold_levels", "relu_case"]
 
 BITS = 8
 
@@ -71,3 +71,14 @@ def export_zfnaf(acts_float, out_dir=None, *, lanes, brick=16):
     windows = cnv.streams_from_zfnaf(arrays, k_len, lanes=lanes, brick=brick,
                                      value_width=BITS, entries=arrays["entries"])
     return q, windows
+
+
+def relu_case(images, *, filters, lanes, brick=16, target=0.7):
+    """One bench case: ``(q, windows, w, T)``: the quantised activations of ``images``
+    test images as read back from the export files (checked equal to the quantised ones),
+    their lane streams, ``filters`` weight rows, and T for ``target`` activation sparsity."""
+    q, scale, w, acts_f = relu_data(images=images, filters=filters)
+    q2, windows = export_zfnaf(acts_f, lanes=lanes, brick=brick)
+    if not np.array_equal(q2, q):
+        raise AssertionError("the exported activations differ from the quantised ones")
+    return q2, windows, w, threshold_levels(acts_f, scale, target)

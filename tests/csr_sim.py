@@ -10,7 +10,8 @@ and returns every y transfer as ``(y, last, error, cycle)``.
 import numpy as np
 
 from amaranth_sim import StreamSim, framed
-from golden.csr import XMemory, load_x, spmv_lenient, to_signed, to_streams
+from golden.csr import to_signed, to_streams
+from golden.csr_lenient import XMemory, load_x, spmv_lenient
 
 __all__ = ["framed", "x_job", "mat_job", "simulate", "split", "check_good", "check_bad",
            "SLIDES", "X5", "random_matrix", "expected_stream"]
@@ -152,7 +153,7 @@ def check_bad(group):
 def expected_stream(jobs, *, lanes, value_width, x_width, acc_width, overflow, max_rows,
                     max_cols, col_width=16):
     """What the block must answer to ``jobs``, from the golden stream model
-    (:func:`golden.csr.load_x`, :func:`golden.csr.spmv_lenient`): (y, last, error) per
+    (:func:`golden.csr_lenient.load_x`, :func:`golden.csr_lenient.spmv_lenient`): (y, last, error) per
     row of every matrix, in order."""
     xmem, out = XMemory.EMPTY, []
     for job in jobs:

@@ -326,7 +326,7 @@ def test_cycle_model_and_the_benchmarks_latency_match_the_hardware():
 @settings(deadline=None, max_examples=40)
 @given(matrices(width=8), st.integers(1, 4), st.sampled_from(["wrap", "saturate"]))
 def test_lenient_model_is_spmv_on_valid_streams(mx, lanes, overflow):
-    from golden.csr import from_streams, load_x, spmv_lenient
+    from golden.csr_lenient import from_streams, load_x, spmv_lenient
     a, x = mx
     if a.shape[0] == 0:
         return
@@ -341,7 +341,7 @@ def test_lenient_model_is_spmv_on_valid_streams(mx, lanes, overflow):
 
 
 def test_lenient_model_flags_bad_streams():
-    from golden.csr import XMemory, load_x, spmv_lenient
+    from golden.csr_lenient import XMemory, load_x, spmv_lenient
     x = load_x([2, 0xFFFD, 5], max_cols=4)           # 2, -3, 5
     assert x.ncols == 3 and not x.bad
     assert load_x([1, 2, 3], max_cols=2).bad and load_x([1 << 11], x_width=12).values[0] == 0

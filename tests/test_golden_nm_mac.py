@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from golden import sparse24
-from golden.nm_mac import (DENSE, SPARSE, NMConfig, beats_dense_fallback, beats_sparse,
+from golden.nm_mac import (DENSE, NMConfig, beats_dense_fallback, beats_sparse,
                            dense_beats, frame_cycles, mac_beats, mac_groups, pack_acts,
                            pack_dense, pack_dense_fallback, pack_sparse,
                            storage_bits_per_group)
@@ -26,7 +26,8 @@ def ref_dot(dense_w, acts, cfg, step_positions):
         if cfg.overflow == "saturate":
             acc = min(max(acc, lo), hi)
     if cfg.overflow == "wrap":
-        acc = (acc + (1 << (cfg.acc_width - 1))) % (1 << cfg.acc_width) - (1 << (cfg.acc_width - 1))
+        half = 1 << (cfg.acc_width - 1)
+        acc = (acc + half) % (2 * half) - half
     return acc
 
 
@@ -52,12 +53,13 @@ def rand_acts(rng, k, width, extreme=0.2):
 
 def sparse_words(w, cfg):
     values, meta = sparse24.compress(w, n=cfg.n, m=cfg.m)
-    return pack_sparse(values, sparse24.pack_meta(meta[None], m=cfg.m, word_bits=cfg.meta_word_bits)[0],
-                       cfg)
+    words = sparse24.pack_meta(meta[None], m=cfg.m, word_bits=cfg.meta_word_bits)[0]
+    return pack_sparse(values, words, cfg)
 
 
 @settings(max_examples=60, deadline=None)
-@given(cfg=st.sampled_from(CONFIGS), ngroups=st.integers(0, 40), seed=st.integers(0, 2**32 - 1))
+@given(cfg=st.sampled_from(CONFIGS), ngroups=st.integers(0, 40),
+       seed=st.integers(0, 2**32 - 1))
 def test_sparse_mode_matches_reference_and_twin(cfg, ngroups, seed):
     rng = np.random.default_rng(seed)
     w = nm_row(rng, cfg, ngroups)
@@ -105,7 +107,8 @@ def test_dense_fallback_frame_ending_mid_chunk_releases_a():
 
 def test_packing_is_the_sparse24_layout_and_exact():
     cfg = NMConfig()                               # 2:4, G = 4, int8
-    assert (cfg.meta_at, cfg.mode_at, cfg.w_width, cfg.a_width, cfg.o_width) == (64, 80, 88, 128, 32)
+    assert (cfg.meta_at, cfg.mode_at, cfg.w_width, cfg.a_width, cfg.o_width) == \
+        (64, 80, 88, 128, 32)
     w = np.array([0, 5, 0, -3, 7, 0, 0, 0, 0, 0, 0, 0, -128, 0, 0, 1])
     values, meta = sparse24.compress(w)
     word = pack_sparse(values, sparse24.pack_meta(meta[None])[0], cfg)
@@ -113,7 +116,8 @@ def test_packing_is_the_sparse24_layout_and_exact():
     vals = [5, -3, 7, 0, 0, 0, -128, 1]
     assert word[0] & ((1 << 64) - 1) == sum((v & 0xFF) << (8 * s) for s, v in enumerate(vals))
     # Indices (1,3), (0,1), (0,1), (0,3): index j of group g at bit 4g + 2j.
-    assert word[0] >> 64 == (1 | 3 << 2) | (0 | 1 << 2) << 4 | (0 | 1 << 2) << 8 | (0 | 3 << 2) << 12
+    assert word[0] >> 64 == \
+        (1 | 3 << 2) | (0 | 1 << 2) << 4 | (0 | 1 << 2) << 8 | (0 | 3 << 2) << 12
     # A beat's metadata is the matching slice of the exported 32-bit words (8 groups each).
     w2 = np.tile(w, 3)
     values, meta = sparse24.compress(w2)

@@ -8,7 +8,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden import sparse24
-from golden.nm_mac import (DENSE, NMConfig, dense_beats, mac_beats, pack_acts, pack_dense,
+from golden.nm_mac import (DENSE, dense_beats, mac_beats, pack_acts, pack_dense,
                            pack_dense_fallback, pack_sparse, to_signed)
 from hw.nm_mac import LATENCY, DenseMAC, SparseMAC
 
@@ -60,9 +60,10 @@ def run(dut, frames, *, pause=0.0, seed=0, max_cycles=5000):
         for c in range(1, max_cycles):
             ready = not (pause and rng.random() < pause)
             ctx.set(dut.o.ready, ready)
-            _, _, valid, data, err = await ctx.tick().sample(dut.o.valid, dut.o.payload.data,
-                                                             dut.error)
+            _, _, valid, data, err, last = await ctx.tick().sample(
+                dut.o.valid, dut.o.payload.data, dut.error, dut.o.payload.last)
             if ready and valid:
+                assert last, "every result is a one-beat packet"
                 out.append((to_signed(data, dut.cfg.o_width), err, c))
             if len(out) == len(frames):
                 return

@@ -1,5 +1,6 @@
 """AXI4-Stream rules that a bench cannot see from outside the clock edge: on every
-exported top, no manager's tvalid or tdata depends combinationally on its tready.
+exported top, no manager's tvalid or tdata depends combinationally on its tready (and the
+cocotb sink of tb/axis.py catches a top that breaks it, in Verilator).
 
 Each block runs 300 cycles of random (often malformed) input in the Amaranth simulator;
 every cycle, every manager port is read with tready low and with tready high before the
@@ -37,10 +38,46 @@ class _ValidWaitsOnReady(wiring.Component):
         return m
 
 
+class _Passthrough(wiring.Component):
+    """The same block done right: tvalid follows the input, whatever tready does."""
+    i: In(stream.Signature(stream_payload(8)))
+    o: Out(stream.Signature(stream_payload(8)))
+
+    def elaborate(self, platform):
+        m = Module()
+        beats = Signal(8)
+        m.d.sync += beats.eq(beats + (self.o.valid & self.o.ready))
+        m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
+                     self.i.ready.eq(self.o.ready)]
+        return m
+
+
 def test_the_check_catches_a_violation():
     top = AXIStreamExport(_ValidWaitsOnReady(), {"i": "s_axis", "o": "m_axis"})
     with pytest.raises(AssertionError, match="change with tready"):
         check_no_ready_dependency(top, ["s_axis", "m_axis"], seed=0)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("component, name, broken", [
+    (_Passthrough, "axis_passthrough", False),
+    (_ValidWaitsOnReady, "axis_valid_waits_on_ready", True),
+])
+def test_the_bench_sink_catches_a_violation_in_simulation(component, name, broken):
+    """tb.axis.AxisSink looks at the offer with tready low before raising it, so a DUT
+    whose tvalid waits for tready fails its cocotb bench, even though every beat it
+    transfers is right; the correct pass-through passes the same bench."""
+    from hw.generate import component_verilog
+    from tb.runner import run_bench
+    source = component_verilog(AXIStreamExport(component(), {"i": "s_axis", "o": "m_axis"}), name)
+    result = run_bench(name, "tb.bench_axis", seed=3, tag="pytest", source=source)
+    [test] = result.tests
+    if broken:
+        assert not test.passed
+        assert "m_axis: AXI4-Stream rule broken" in test.message
+        assert "tvalid/tdata must not wait on tready" in test.message
+    else:
+        assert test.passed, test.message
 
 
 def check_no_ready_dependency(top, prefixes, seed):

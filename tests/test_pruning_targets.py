@@ -159,3 +159,79 @@ def test_load_export_pairs_only_with_a_matching_build(tmp_path, w):
         E.load_export(tmp_path / "fc.json", build=("csr_spmv", dict(p, col_width=16)))
     with pytest.raises(ValueError, match="packed for csr_spmv, not rlc_decoder"):
         E.load_export(tmp_path / "fc.json", build=("rlc_decoder", {}))
+
+
+# -- sparse24 -> sparse_mac, zfnaf -> cnv_unit (issue 8) ----------------------------------
+
+def _nm24(rows=6, cols=22, seed=5):
+    from pruning import prune
+    w = np.random.default_rng(seed).standard_normal((rows, cols))
+    return prune(w, nm="2:4").weights[None]
+
+
+def test_sparse24_is_packed_for_sparse_mac_with_the_golden_beats(tmp_path):
+    from golden import nm_mac, sparse24
+    w = _nm24()
+    man = E.export_layer(tmp_path, "fc", w, fmt="sparse24")
+    assert man["hardware"] == {"block": "sparse_mac", "params": get_block("sparse_mac").defaults}
+    fp = man["format_params"]
+    assert (fp["groups"], fp["width"], fp["beats_per_row"]) == (4, 8, 2)   # 24 cols: 6 groups
+    q = quantize(w).q
+    values, meta = sparse24.compress(np.pad(q, ((0, 0), (0, 2))))
+    words = sparse24.pack_meta(meta)
+    cfg = nm_mac.NMConfig()
+    want = [b for r in range(6) for b in nm_mac.pack_sparse(values[r], words[r], cfg)]
+    lines = (tmp_path / "fc.w_stream.hex").read_text().split()
+    assert [int(t, 16) for t in lines] == want and man["arrays"]["w_stream"]["width_bits"] == 88
+    man16 = E.export_layer(tmp_path / "b", "fc", w, fmt="sparse24", bits=16)
+    assert man16["hardware"]["params"]["width"] == 16 and man16["format_params"]["width"] == 16
+
+
+def test_sparse24_refuses_builds_it_does_not_fit(tmp_path):
+    w = _nm24()
+    with pytest.raises(ValueError, match=r"need width >= 16, not 8"):
+        E.export_layer(tmp_path, "fc", w, fmt="sparse24", bits=16, target="sparse_mac",
+                       target_params={"width": 8})
+    with pytest.raises(ValueError, match="sparse24 is 2:4, the build is 1:4"):
+        E.export_layer(tmp_path, "fc", w, fmt="sparse24", target="sparse_mac",
+                       target_params={"n": 1})
+    E.export_layer(tmp_path, "fc", w, fmt="sparse24", target="sparse_mac",
+                   target_params={"groups": 2})
+    with pytest.raises(ValueError, match="groups=2 in the export but groups=4 in the build"):
+        E.load_export(tmp_path / "fc.json", build=("sparse_mac", {}))
+
+
+def test_zfnaf_hardware_only_with_a_target(tmp_path):
+    acts = np.maximum(np.random.default_rng(1).standard_normal((5, 40)), 0)
+    man = E.export_layer(tmp_path / "plain", "a", acts, fmt="zfnaf", brick=256)
+    assert man["hardware"] is None                     # storage only: bricks of 256
+    with pytest.raises(ValueError, match="made without --target, so it is not packed for "
+                                         "cnv_unit"):
+        E.load_export(tmp_path / "plain" / "a.json", build=("cnv_unit", {}))
+    man = E.export_layer(tmp_path / "hw", "a", acts, fmt="zfnaf", target="cnv_unit",
+                         target_params={"brick": 8}, brick=8)
+    assert man["hardware"]["params"]["brick"] == 8 and man["format_params"]["brick"] == 8
+    E.load_export(tmp_path / "hw" / "a.json", build=("cnv_unit", {"brick": 8, "lanes": 2}))
+    with pytest.raises(ValueError, match="brick=8 in the export but brick=16 in the build"):
+        E.load_export(tmp_path / "hw" / "a.json", build=("cnv_unit", {}))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"brick": 8}, "brick 8 differs from the cnv_unit build's brick 16"),
+    ({"target_params": {"max_k": 32}}, "a window of 40 activations .* exceeds max_k=32"),
+    ({"bits": 16}, "16-bit entries are not the lane words' 8-bit value field"),
+])
+def test_zfnaf_refuses_builds_it_does_not_fit(tmp_path, kw, message):
+    acts = np.maximum(np.random.default_rng(1).standard_normal((5, 40)), 0)
+    with pytest.raises(ValueError, match=message):
+        E.export_layer(tmp_path, "a", acts, fmt="zfnaf", target="cnv_unit", **kw)
+
+
+def test_check_verb_and_cli_pack_zfnaf_for_cnv_unit(tmp_path, capsys):
+    np.savez(tmp_path / "a.npz", relu=np.maximum(np.random.default_rng(2).standard_normal((3, 2, 2, 20)), 0))
+    out = tmp_path / "x"
+    assert main(["export", str(tmp_path / "a.npz"), "-o", str(out), "--format", "zfnaf",
+                 "--target", "cnv_unit", "--param", "lanes=2"]) == 0
+    assert main(["check", str(out), "--target", "cnv_unit", "--param", "lanes=2"]) == 0
+    assert "cnv_unit(" in capsys.readouterr().out
+    assert main(["check", str(out), "--target", "cnv_unit", "--param", "brick=32"]) == 2
