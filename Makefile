@@ -11,6 +11,9 @@
 #                 golden, with cycles/energy vs dense (QUICK=N: first N test images; e2e/)
 #   make synth    resources and Fmax of every top on ECP5 25F and iCE40 UP5K (SEEDS=1,2,3),
 #                 FuseSoC cores in build/cores (fpga/, README 'FPGA flow')
+#   make soak     a million random elements per block against golden, on every core
+#                 (SOAK=N scales it, SHARD=i/N runs one of N shards, SEED=, ONLY=ids;
+#                 README 'Soak (make soak)')
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -42,7 +45,7 @@ ifneq ($(WAVES),)
 export WAVES
 endif
 
-.PHONY: all venv tools sim test verilog lint bench e2e synth list clean distclean help
+.PHONY: all venv tools sim test verilog lint bench e2e synth soak list clean distclean help
 all: sim
 
 help:
@@ -90,6 +93,11 @@ SEEDS ?= 1
 synth: $(STAMP)
 	$(PY) -m fpga synth --seeds $(SEEDS)
 	$(PY) -m fpga cores --out build/cores
+
+# Soak (README 'Soak (make soak)'): pytest-xdist over every core, the table at the end.
+soak: tools
+	$(WITH_VERILATOR) $(PY) -m tb.soak $(if $(SOAK),--soak '$(SOAK)') \
+	  $(if $(SHARD),--shard '$(SHARD)') $(if $(ONLY),--only '$(ONLY)')
 
 list: $(STAMP)
 	$(PY) -m hw list

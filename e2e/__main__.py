@@ -18,6 +18,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threshold", type=int, default=0,
                     help="Cnvlutin threshold T on conv2's input activations (default 0)")
     ap.add_argument("--out", default="build/e2e", help="exports, work lists, table, picture")
+    ap.add_argument("--cache", default="build/e2e",
+                    help="where the trained network is cached (default build/e2e)")
     ap.add_argument("--no-hardware", action="store_true",
                     help="golden model and cycle models only (no Verilator)")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG (needs matplotlib)")
@@ -25,7 +27,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     try:
         res = flow.run(args.quick, threshold=args.threshold, out_dir=out,
-                       hardware=not args.no_hardware,
+                       cache_dir=Path(args.cache), hardware=not args.no_hardware,
                        bar_factory=lambda total: Progress(total, "hardware (6 layers)"),
                        log=lambda m: print(m, flush=True))
     except (ValueError, RuntimeError) as exc:

@@ -37,11 +37,20 @@ RECIPES = {"fc1": {"sparsity": 0.9, "criterion": "magnitude"}, "fc2": {"nm": "2:
 CACHE_VERSION = "e2e-convnet-1"
 
 
+def _cache_key(seed: int) -> str:
+    """Names the cached network after everything that makes it: the network's code, the
+    training settings, the recipes and the seed (a change trains again)."""
+    import hashlib
+    src = (Path(__file__).with_name("net.py").read_text() + json.dumps(
+        [CACHE_VERSION, TRAINING, RECIPES, seed], sort_keys=True))
+    return hashlib.sha256(src.encode()).hexdigest()[:12]
+
+
 def prepare(cache_dir: Path, seed: int = 0, log=print):
     """``(model, data, info)``: the trained, pruned, fine-tuned network (cached)."""
     data = digits.load(seed)
     xtr, ytr, xte, yte = data
-    path = Path(cache_dir) / f"model-{CACHE_VERSION}-{seed}.npz"
+    path = Path(cache_dir) / f"model-{_cache_key(seed)}.npz"
     model = ConvNet(seed)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:

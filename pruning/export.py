@@ -29,11 +29,15 @@ shape and ``zfnaf`` which keeps the tensor):
   than 64 bits are stored as uint64 limbs, one hex line per beat).
 * ``sparse24``: ``values``, ``meta`` and packed ``meta_words`` (32-bit,
   :mod:`golden.sparse24`); columns are zero-padded to a multiple of 4 and
-  the manifest records ``cols``, ``padded_cols`` and the N:M tail rule.
+  the manifest records ``cols``, ``padded_cols`` and the N:M tail rule; plus
+  ``w_stream``, the ``sparse_mac`` weight beats of every row
+  (:func:`golden.nm_mac.pack_sparse` with the target build's ``groups`` and
+  ``width``, ``beats_per_row`` recorded).
 * ``zfnaf``: Cnvlutin bricks (:mod:`golden.zfnaf`) ``values``, ``offsets``,
   ``counts`` (uint16) and packed ``entries`` ``{offset, value}``; meant for
   activations (channel ``axis`` and ``brick``, a power of two up to 256,
-  recorded), works for any tensor.
+  recorded), works for any tensor.  Packed for ``cnv_unit`` (its ``brick``)
+  only with ``target="cnv_unit"``; otherwise ``hardware`` is ``null``.
 
 :func:`load_export` lives in :mod:`pruning.loader` and is re-exported here.
 

@@ -33,8 +33,9 @@ __all__ = ["Format", "REGISTRY", "FORMATS", "get_format", "SCHEMA", "VERSION", "
 SCHEMA = "sparse-dnn-hwkit/pruning-export"
 # 3: every manifest records the hardware its streams were packed for ("hardware"), and
 # CSR records its packing (value_width, col_width, row_width, lanes); older exports must
-# be exported again.
-VERSION = 3
+# be exported again.  4: sparse24 carries the sparse_mac beats (w_stream) and the build's
+# groups/width; zfnaf may be packed for cnv_unit.
+VERSION = 4
 HEX_LAYOUT = ("$readmemh: one word per line, ceil(width_bits/4) hex digits, signed values in "
               "two's complement of width_bits, arrays flattened in C order")
 RLC_ORDER = "row-major over (rows, cols)"

@@ -6,7 +6,8 @@ Every format with a hardware block (:attr:`pruning.formats.Format.block`) is exp
     "hardware": {"block": "<hw.blocks registry name>",
                  "params": {<every keyword parameter of the block's constructor>}}
 
-(``null`` for a format without a block).  The stream words are packed with that
+(``null`` for a format without a block, and for a zfnaf export made without a target:
+:attr:`pruning.formats.Format.hardware_optional`).  The stream words are packed with that
 build's widths and lanes (:meth:`pruning.formats.Format.packing`), so the exporter
 cannot choose a packing the hardware then reads differently.
 
