@@ -14,6 +14,8 @@
 #   make soak     a million random elements per block against golden, on every core
 #                 (SOAK=N scales it, SHARD=i/N runs one of N shards, SEED=, ONLY=ids;
 #                 README 'Soak (make soak)')
+#   make formal   SymbiYosys proofs of every top: AXI4-Stream rules, block promises,
+#                 covers and broken-design checks; prints a table (formal/, README)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -45,7 +47,7 @@ ifneq ($(WAVES),)
 export WAVES
 endif
 
-.PHONY: all venv tools sim test verilog lint bench e2e synth soak list clean distclean help
+.PHONY: all venv tools sim test verilog lint bench e2e synth soak formal list clean distclean help
 all: sim
 
 help:
@@ -93,6 +95,10 @@ SEEDS ?= 1
 synth: $(STAMP)
 	$(PY) -m fpga synth --seeds $(SEEDS)
 	$(PY) -m fpga cores --out build/cores
+
+# Formal proofs (README 'Formal proofs (make formal)'): SymbiYosys, the table at the end.
+formal: $(STAMP)
+	$(PY) -m formal
 
 # Soak (README 'Soak (make soak)'): pytest-xdist over every core, the table at the end.
 soak: tools

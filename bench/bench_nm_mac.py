@@ -2,8 +2,10 @@
 
 Runs the no-stall cocotb tests of ``tb/bench_nm_mac.py`` in Verilator on ``sparse_mac``
 and on ``dense_mac`` built with the same ``m``, groups, widths and overflow (2:4 G=4 int8,
-the defaults; 1:4 G=1 int16 against its own twin), with one seed, so both tops get the
-same dot products.  Rows per (pair, test):
+the defaults; 1:4 G=1 int16 against its own twin), with one seed and the tests' ``n``
+parameter set to the sparse build's pattern (the twin, which has no ``n``, runs its tests
+for every pattern; the test filter picks them), so both tops get the same dot products.
+Rows per (pair, test):
 
 * dense-equivalent MACs (``m·G`` per ``a`` beat), Verilator cycles from the first ``w``
   transfer to the last result, ``=beats+lat`` (they equal w beats + latency), MACs per
@@ -17,26 +19,32 @@ same dot products.  Rows per (pair, test):
   (same shape, sparse mode): ``n/m`` apart from the latency's share.
 """
 
+import json
 import os
+import sys
 
+from fpga.flow import SYNTH_DIR
 from golden.nm_mac import NMConfig, storage_bits_per_group
+from hw.blocks import get_block
+from tb.report import print_table
 from tb.runner import run_bench
 
 PAIRS = {
     "2:4 G=4 int8": {},
     "1:4 G=1 int16": {"n": 1, "groups": 1, "width": 16, "acc_width": 40},
 }
-TESTS = r"\.mac_(pruned_export|groups|extremes|dense_rows)/stall=False"
+TESTS = r"\.mac_(pruned_export|groups|extremes|dense_rows)/stall=False/n={n}$"
 
 
-def measure(block, params, seed):
-    """{test name: recorded metrics} of one top's no-stall tests."""
-    result = run_bench(block, "tb.bench_nm_mac", params=params, test_filter=TESTS, seed=seed,
-                       tag="bench")
+def measure(block, params, n, seed):
+    """{test: recorded metrics} of one top's no-stall tests on workloads of pattern ``n``:m
+    (the tests' ``n`` parameter: the sparse build runs its own, the twin every one)."""
+    result = run_bench(block, "tb.bench_nm_mac", params=params,
+                       test_filter=TESTS.format(n=n), seed=seed, tag="bench")
     failed = [t.name for t in result.tests if not t.passed]
     if failed or not result.tests:
         raise RuntimeError(f"{block} {params}: tests failed or did not run: {failed}")
-    return {t.name: t.metrics[0] for t in result.tests}
+    return {t.name.split("/")[0]: t.metrics[0] for t in result.tests}
 
 
 def twin_params(params):
@@ -45,13 +53,9 @@ def twin_params(params):
 
 def pair_rows(label, params, seed):
     """One row per test and unit of one sparse/dense pair."""
-    sparse = measure("sparse_mac", params, seed)
     cfg = NMConfig(**params)
-    os.environ["NM_TWIN_N"] = str(cfg.n)    # the twin's workloads: the same N:M pattern
-    try:
-        dense = measure("dense_mac", twin_params(params), seed)
-    finally:
-        del os.environ["NM_TWIN_N"]
+    sparse = measure("sparse_mac", params, cfg.n, seed)
+    dense = measure("dense_mac", twin_params(params), cfg.n, seed)   # the same workloads
     bits, dense_bits = storage_bits_per_group(cfg)
     rows = []
     for test in sorted(sparse):
@@ -59,7 +63,7 @@ def pair_rows(label, params, seed):
         for unit, m in (("sparse_mac", s), ("dense_mac", d)):
             per_mult = m["elements"] / m["cycles"] / m["multipliers"]
             rows.append({
-                "pair": label, "test": test.split("/")[0], "unit": unit,
+                "pair": label, "test": test, "unit": unit,
                 "MACs": m["elements"], "cycles": m["cycles"],
                 "=beats+lat": m["cycles"] == m["w_beats"] + m["latency"],
                 "MACs/clk": round(m["elements"] / m["cycles"], 3),
@@ -70,8 +74,8 @@ def pair_rows(label, params, seed):
                 or "groups" in test or "extremes" in test else "-",
                 "bits/group": bits if unit == "sparse_mac" else dense_bits,
             })
-    fallback = sparse["mac_dense_rows/stall=False"]
-    native = sparse["mac_pruned_export/stall=False"]
+    fallback = sparse["mac_dense_rows"]
+    native = sparse["mac_pruned_export"]
     rows.append({"pair": label, "test": "dense fallback rate", "unit": "sparse_mac",
                  "MACs/clk": round(fallback["elements"] / fallback["cycles"], 3),
                  "fb/sparse": round((fallback["elements"] / fallback["cycles"])
@@ -82,8 +86,72 @@ def pair_rows(label, params, seed):
     return rows
 
 
+# make synth's figures shown side by side: each pair, and the default pair's LUT-multiplier
+# builds (DSP against LUT multipliers)
+SYNTH_PAIRS = {**PAIRS, "2:4 G=4 int8, LUT mults": {"multipliers": "lut"}}
+
+
+def synth_rows(label, params, path):
+    """The sparse unit's and the twin's place-and-route figures from make synth's JSON
+    (``python -m fpga synth``, ECP5 rows): resources, Fmax at the first seed and the range
+    over all seeds, multipliers side by side; one row saying what is missing otherwise."""
+    if not path.exists():
+        return [{"pair": label, "unit": "-", "synth": f"no {path}: run make synth"}]
+    found = json.loads(path.read_text())["rows"]
+    rows = []
+    for unit, p in (("sparse_mac", params), ("dense_mac", twin_params(params))):
+        want = get_block(unit).params(p)
+        runs = sorted((r for r in found if r["block"] == unit and r["params"] == want
+                       and r["device"].startswith("ecp5") and "fmax_mhz" in r),
+                      key=lambda r: r["seed"])
+        if not runs:
+            rows.append({"pair": label, "unit": unit, "synth": f"not in {path.name}"})
+            continue
+        r, fmax = runs[0], [x["fmax_mhz"] for x in runs]
+        cfg = NMConfig(**{"n": 1, **p}) if unit == "dense_mac" else NMConfig(**p)
+        rows.append({
+            "pair": label, "unit": unit, "device": r["device"],
+            "mults": cfg.span if unit == "dense_mac" else cfg.lanes,
+            "DSP": r["DSP"], "LUT": r["LUT"], "FF": r["FF"], "carry": r["carry"],
+            "BRAM": r["BRAM"], f"Fmax s{r['seed']}": r["fmax_mhz"],
+            "Fmax seeds": f"{min(fmax):.1f}-{max(fmax):.1f} ({len(fmax)})",
+            "critical path": _path(r.get("critical_path") or {})})
+    if len(rows) == 2 and "DSP" in rows[0] and "DSP" in rows[1]:
+        for key in ("DSP", "LUT"):
+            if rows[1][key]:
+                rows[0][f"{key} vs twin"] = round(rows[0][key] / rows[1][key], 3)
+    return rows
+
+
+def _path(cp):
+    """``from -> to`` of a critical path, with the Python lines."""
+    if not cp:
+        return "-"
+    def end(side):
+        src = cp.get(f"{side}_src") or ""
+        return f"{cp.get(side, '?')}" + (f" ({src})" if src else "")
+    return f"{end('from')} -> {end('to')}"
+
+
 def run(quick=False):
     seed = int(os.environ.get("SEED") or 1)
     pairs = dict(list(PAIRS.items())[:1]) if quick else PAIRS
-    return [row for label, params in pairs.items() for row in pair_rows(label, params, seed)]
+    rows = [row for label, params in pairs.items() for row in pair_rows(label, params, seed)]
+    path = SYNTH_DIR / "results.json"
+    return rows + [{"section": "synth", **row} for label, params in SYNTH_PAIRS.items()
+                   for row in synth_rows(label, params, path)]
 
+
+def print_rows(rows, out=sys.stdout):
+    """The MACs table, then the synthesis table of the same units (bench/__main__ calls
+    this instead of its own one-table layout)."""
+    for title, part in (("dense-equivalent MACs per clock, Verilator", [
+            r for r in rows if "section" not in r]),
+            ("ECP5 LFE5U-25F place and route, make synth's figures", [
+                {k: v for k, v in r.items() if k != "section"} for r in rows
+                if r.get("section") == "synth"])):
+        if not part:
+            continue
+        print(f"-- {title}", file=out)
+        header = list(dict.fromkeys(k for row in part for k in row))
+        print_table(header, [[row.get(k, "") for k in header] for row in part], out=out)

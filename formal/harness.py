@@ -67,7 +67,8 @@ class Check:
 
     @property
     def name(self):
-        return f"{self.top}__{self.prop}".replace(" ", "_").replace("/", "_")
+        # File and directory name: the tools run it through a shell, so letters and digits only.
+        return re.sub(r"[^A-Za-z0-9]+", "_", f"{self.top}__{self.prop}").strip("_")
 
     @property
     def method(self):

@@ -2,6 +2,7 @@
 
     python -m fpga synth [BLOCK ...] [--devices ecp5-25f,ice40-up5k] [--seeds 1,2,3]
                          [--jobs 2] [--json build/synth/results.json] [--no-pair]
+                         [--markdown] [--cached]
     python -m fpga cores [--out build/cores]
 
 ``synth`` covers every registered top at its defaults and every bench variant
@@ -52,7 +53,7 @@ def cmd_synth(args):
     print(f"fpga: {len(todo)} designs x {len(args.devices)} devices, seeds "
           f"{','.join(map(str, args.seeds))}; cache {SYNTH_DIR}", file=sys.stderr)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda job: run_config(*job), jobs))
+        results = list(pool.map(lambda job: run_config(*job, cached_only=args.cached), jobs))
     rows = [row for result in results for row in result]
     print(format_markdown(rows) if args.markdown else format_table(rows))
     out = Path(args.json)
@@ -85,6 +86,8 @@ def main(argv=None):
     synth.add_argument("--jobs", type=int, default=2, help="designs placed at once")
     synth.add_argument("--json", default=str(SYNTH_DIR / "results.json"), help="JSON output")
     synth.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    synth.add_argument("--cached", action="store_true",
+                       help="run no tool: report what the cache holds")
     synth.add_argument("--no-pair", action="store_true",
                        help="skip the design holding two csr_spmv configurations")
     cores = sub.add_parser("cores", help="write a FuseSoC .core (and its Verilog) per top")

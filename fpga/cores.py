@@ -81,11 +81,12 @@ targets:
 """
 
 
-def write_cores(out):
-    """Write every core and its Verilog under ``out``; returns the .core paths."""
+def write_cores(out, blocks=None):
+    """Write every core (of ``blocks`` only, if given) and its Verilog under ``out``;
+    returns the .core paths."""
     out = Path(out)
     paths = []
-    for config in configs():
+    for config in configs(blocks):
         block = config.block
         params = config.params
         module = variant_module(block, config.tag)

@@ -64,7 +64,7 @@ def _safe(label):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
 
 
-def synthesise(config, family, root=None):
+def synthesise(config, family, root=None, cached_only=False):
     """Yosys ``synth_<family>`` of ``config`` in its wrapper; returns the synthesis record.
 
     ``root`` is the cache folder (default ``build/synth``).  The record holds the folder, the block's own resources (per Yosys ``stat``), the
@@ -87,7 +87,7 @@ def synthesise(config, family, root=None):
     done = folder / "synth.done"
     with _locked(folder):
         record = _done(done)
-        if record is not None:
+        if record is not None or cached_only:
             return record
         for name, text in files.items():
             (folder / name).write_text(text)
@@ -106,7 +106,7 @@ def synthesise(config, family, root=None):
         return record
 
 
-def place(synth, device_name, seed):
+def place(synth, device_name, seed, cached_only=False):
     """nextpnr of a synthesis record on ``device_name`` with ``seed``; returns the result.
 
     The result holds Fmax, the device utilisation and the critical path, or ``error``
@@ -120,6 +120,8 @@ def place(synth, device_name, seed):
     done = sub / "pnr.done"
     with _locked(sub):
         result = _done(done)
+        if cached_only and (result is None or result.get("nextpnr") != version):
+            return {"device": device.name, "seed": seed, "error": "not run yet (cached only)"}
         if result is None or result.get("nextpnr") != version:
             result = {"device": device.name, "seed": seed, "nextpnr": version,
                       "target_mhz": device.freq}
@@ -139,14 +141,17 @@ def place(synth, device_name, seed):
     return {**result, **parse_report(report, netlist, device.family, synth["modules"])}
 
 
-def run_config(config, device_name, seeds, root=None):
+def run_config(config, device_name, seeds, root=None, cached_only=False):
     """Synthesis and every seed's place-and-route of ``config`` on ``device_name``.
 
     When the design does not fit the device and the device names a bigger one (ECP5 25F ->
-    85F), the bigger one is used and the row says so.  Returns a list of row dicts.
+    85F), the bigger one is used and the row says so.  ``cached_only`` runs no tool: steps
+    not in the cache become rows with an error saying so.  Returns a list of row dicts.
     """
     device = DEVICES[device_name]
-    synth = synthesise(config, device.family, root)
+    synth = synthesise(config, device.family, root, cached_only)
+    if synth is None:
+        synth = {"error": "not run yet (cached only)"}
     rows = []
     for seed in seeds:
         row = {"top": config.label, "block": config.block, "params": config.params,
@@ -154,9 +159,9 @@ def run_config(config, device_name, seeds, root=None):
         if "error" in synth:
             rows.append({**row, "error": synth["error"]})
             continue
-        result = place(synth, device.name, seed)
+        result = place(synth, device.name, seed, cached_only)
         if "error" in result and device.bigger and _does_not_fit(result["error"]):
-            result = {**place(synth, device.bigger, seed), "tried": device.name}
+            result = {**place(synth, device.bigger, seed, cached_only), "tried": device.name}
         rows.append({**row, **synth["resources"], **result,
                      "wrapper": synth["wrapper"], "folder": synth["folder"]})
     return rows

@@ -115,7 +115,8 @@ class _Netlist:
                     if wrapper and bit in self.port_names:
                         return self.port_names[bit]
                     if wrapper:       # an output register: named by its D input's port
-                        for d in info["connections"].get("D", []):
+                        for d in (info["connections"].get("D", []) +
+                                  info["connections"].get("DI", [])):
                             if d in self.port_names:
                                 return self.port_names[d]
                     if bit in self.bit_names:
@@ -214,8 +215,10 @@ def path_text(path):
         return "-"
     via = [s.split(" (")[0] for s in path.get("signals", [])
            if s.split(" (")[0] not in (path["from"], path["to"])]
-    return (f"{path['from']} ({path['from_src'] or '?'}) -> {path['to']} "
-            f"({path['to_src'] or '?'}), {path['logic_levels']} levels"
+    def end(name, src):
+        return f"{name} ({src})" if src else name
+    return (f"{end(path['from'], path['from_src'])} -> {end(path['to'], path['to_src'])}, "
+            f"{path['logic_levels']} levels"
             + (f" via {', '.join(via[:4])}" if via else ""))
 
 

@@ -69,7 +69,8 @@ import numpy as np
 from .accumulate import check_acc_width, check_overflow, step as acc_step
 from .bits import byte_width, to_signed
 
-__all__ = ["OFFSET_FIELD", "EMPTY", "END", "check_brick", "unit_latency", "apply_threshold",
+__all__ = ["OFFSET_FIELD", "EMPTY", "END", "check_brick", "unit_latency", "ENCODER_LATENCY",
+           "chain_latency", "apply_threshold",
            "lane_bricks", "pack_entry", "unpack_entry", "brick_beats", "window_streams",
            "encoder_words", "encoder_output", "streams_from_zfnaf", "weight_words",
            "unit_window", "run_windows", "window_steps", "run_cycles", "reference",
@@ -95,9 +96,13 @@ def _check_int(name, value, lo, hi):
 
 
 def unit_latency(lanes: int) -> int:
-    """Cycles from a window's final step to its output transfer: memory read, registered
-    multiply, [registered lane adder tree when lanes > 1,] accumulate, output queue."""
-    return 3 if lanes == 1 else 4
+    """Cycles from a window's final step to its output transfer: memory read, weight
+    register, two product stages, [the lane adder tree, one registered stage per 4 lanes'
+    level: 1 for 2-4 lanes, 2 for 8-16,] accumulate into the output queue."""
+    stages, n = 0, int(lanes)
+    while n > 1:
+        stages, n = stages + 1, -(-n // 4)
+    return 5 + stages
 
 
 def apply_threshold(acts, threshold: int) -> np.ndarray:
@@ -191,10 +196,21 @@ def encoder_output(words, *, brick: int = 16, value_width: int = 8, threshold: i
     return beats, error
 
 
+ENCODER_LATENCY = 3
+"""Clocks from a brick's transfer into ``cnv_encoder`` to its first beat's transfer (three
+registered stages: the brick, the threshold mask, the emitting brick)."""
+
+
 def encoder_cycles(beats_per_brick) -> int:
     """Cycles of ``cnv_encoder`` from the first brick transfer to the last beat transfer,
-    nothing stalled: one beat per clock, the first one clock after the first brick."""
-    return int(sum(beats_per_brick)) + 1
+    nothing stalled: one beat per clock, the first :data:`ENCODER_LATENCY` clocks after the
+    first brick."""
+    return int(sum(beats_per_brick)) + ENCODER_LATENCY
+
+
+def chain_latency(lanes: int) -> int:
+    """``cnv_chain``'s latency: the encoders' then the unit's."""
+    return ENCODER_LATENCY + unit_latency(lanes)
 
 
 def streams_from_zfnaf(enc: dict, k_len: int, *, lanes: int, brick: int = 16,

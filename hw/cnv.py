@@ -21,21 +21,25 @@ member          dir  meaning
                      (sampled with each brick)
 ``dense``       in   1: emit every activation of the brick, zeros included (the dense
                      baseline the unit is compared with), sampled with each brick
-``error``       out  a brick length above B (taken as B) was seen in this window: high
-                     from the cycle after that brick's transfer until the next window's
-                     first brick is taken
+``error``       out  a brick length above B (taken as B) was seen in this window: it
+                     travels with the beats, high with every beat of that brick and of
+                     the window's later bricks (so at the window's ``last``), and holds
+                     the last emitted brick's value between bricks
 ==============  ===  ==============================================================
 
 Throughput, latency, backpressure: a brick with ``n`` beats to emit (its non-zeros, or
 one EMPTY beat; every activation in dense mode) occupies ``o`` for exactly ``max(1, n)``
 clocks, one beat per clock, and the next brick is taken in the clock of the current
 brick's END beat, so the stream has no bubble: ``i`` runs at one brick per ``max(1, n)``
-clocks (at least one brick per B clocks).  The first beat leaves one clock after its
-brick is taken (:func:`golden.cnv.encoder_cycles`).  ``o`` comes from registers and holds
-while ``o.ready`` is low; ``i.ready`` is then low too, so nothing is lost.
+clocks (at least one brick per B clocks).  The first beat leaves
+:data:`golden.cnv.ENCODER_LATENCY` (3) clocks after its brick is taken: the brick, its
+threshold mask and the emitting brick are three registered stages, each handing on in
+the clock the next one empties (:func:`golden.cnv.encoder_cycles`).  ``o`` comes from
+registers and holds while ``o.ready`` is low; the stages then fill and ``i.ready`` goes
+low, so nothing is lost.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -76,61 +80,134 @@ class CnvEncoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        B, VW, VF = self.brick, self.value_width, self.vf
-        i, o = self.i, self.o
+        brick = self._brick_stage(m)
+        masked = self._mask_stage(m, brick)
+        self._emit_stage(m, masked)
+        return m
 
-        # ------------------------------------------------ the brick being emitted
+    # Three registered stages, each handing on when the next is empty or hands on itself
+    # (ready = ~valid | next ready), so one brick per stage per clock and no bubble.  The
+    # ready chain is an OR of registers; the carry chains (|a|, the threshold compare) sit
+    # between stages, never on the emission loop.
+
+    def _brick_stage(self, m):
+        """Stage 1: the brick as taken, with ``|a|`` and which activations it holds."""
+        B, VW, VF = self.brick, self.value_width, self.vf
+        i = self.i
+        st = _Stage(m, "in", ready=Signal(name="in_ready"))
+        st.a = [Signal(signed(VW), name=f"in_a{j}") for j in range(B)]
+        st.mag = [Signal(VW + 1, name=f"in_mag{j}") for j in range(B)]
+        st.inside = Signal(B, name="in_inside")
+        st.threshold = Signal.like(self.threshold, name="in_threshold")
+        st.dense = Signal(name="in_dense")
+        win_err = Signal()          # this window's error so far (the error output's source)
+        win_start = Signal(init=1)  # the next brick taken starts a window
+        m.d.comb += i.ready.eq(~st.valid | st.ready)
+        take = i.valid & i.ready
+        length = i.payload.data[B * VF:]
+        too_long = gt_const(length, B)
+        err_now = (win_err & ~win_start) | too_long
+        with m.If(take):
+            m.d.sync += [win_start.eq(i.payload.last), win_err.eq(err_now),
+                         st.last.eq(i.payload.last), st.err.eq(err_now),
+                         st.threshold.eq(self.threshold), st.dense.eq(self.dense)]
+            for j in range(B):
+                a = i.payload.data[j * VF:j * VF + VW].as_signed()
+                m.d.sync += [st.a[j].eq(a), st.mag[j].eq(Mux(a[-1], -a, a)),
+                             st.inside[j].eq(too_long | gt_const(length, j))]
+        st.advance(take)
+        return st
+
+    def _mask_stage(self, m, prev):
+        """Stage 2: threshold applied: the kept values and the mask of beats to emit."""
+        B, VW = self.brick, self.value_width
+        st = _Stage(m, "nb", ready=Signal(name="nb_ready"))
+        st.vals = [Signal(signed(VW), name=f"nb_val{j}") for j in range(B)]
+        st.mask = Signal(B, name="nb_mask")
+        m.d.comb += prev.ready.eq(~st.valid | st.ready)
+        take = prev.valid & prev.ready
+        with m.If(take):
+            m.d.sync += [st.last.eq(prev.last), st.err.eq(prev.err)]
+            for j in range(B):
+                keep = ~lt_var(prev.mag[j], prev.threshold)
+                m.d.sync += [st.vals[j].eq(Mux(keep, prev.a[j], 0)),
+                             st.mask[j].eq(prev.inside[j] &
+                                           (prev.dense | (keep & prev.a[j].any())))]
+        st.advance(take)
+        return st
+
+    def _emit_stage(self, m, prev):
+        """Stage 3: one beat per clock, the lowest pending activation first.  ``end`` (at
+        most one beat left) is a register, computed from the mask before it changes."""
+        B, VW, VF = self.brick, self.value_width, self.vf
+        o = self.o
         vals = [Signal(signed(VW), name=f"val{j}") for j in range(B)]
         mask = Signal(B)            # activations still to emit
-        cur_valid = Signal()        # a brick is loaded (its beats not all taken)
-        cur_last = Signal()         # ... and it is the window's last brick
-        err = Signal()
-        win_start = Signal(init=1)  # the next brick taken starts a window
-
+        end = Signal()              # at most one of them: this beat is the brick's END
+        cur_valid, cur_last, cur_err = Signal(), Signal(), Signal()
         # Lowest pending activation: later assignments win, so walk from the top down.
         sel = Signal(range(B))
         for j in reversed(range(B)):
             with m.If(mask[j]):
                 m.d.comb += sel.eq(j)
-        rest = Signal(B)            # what is left after this beat: the lowest bit cleared
-        m.d.comb += rest.eq(mask & (mask - 1)[:B])
+        # what is left after this beat: bit j stays when a lower bit is pending
+        rest = Cat(Const(0, 1), *(mask[j] & mask[:j].any() for j in range(1, B)))
         empty = ~mask.any()
-        end = ~rest.any()
         val_out = Signal(signed(VF))
         off_out = Signal(OFFSET_FIELD)
         m.d.comb += [val_out.eq(Mux(empty, 0, Array(vals)[sel])),
                      off_out.eq(Mux(empty, 0, sel))]
-        o_take = o.valid & o.ready
         m.d.comb += [
             o.valid.eq(cur_valid),
             o.payload.data.eq(Cat(val_out, off_out, empty, end)),
             o.payload.last.eq(cur_last & end),
-            i.ready.eq(~cur_valid | (o.ready & end)),
+            prev.ready.eq(~cur_valid | (o.ready & end)),
+            self.error.eq(cur_err),
         ]
-        with m.If(o_take):
-            m.d.sync += mask.eq(rest)
+        o_take = o.valid & o.ready
+        load = prev.valid & prev.ready
+        with m.If(load):
+            m.d.sync += [cur_valid.eq(1), cur_last.eq(prev.last), cur_err.eq(prev.err),
+                         mask.eq(prev.mask), end.eq(~_at_least(prev.mask, 2))]
+            m.d.sync += [v.eq(n) for v, n in zip(vals, prev.vals)]
+        with m.Elif(o_take):
+            m.d.sync += [mask.eq(rest), end.eq(~_at_least(mask, 3))]
             with m.If(end):
                 m.d.sync += cur_valid.eq(0)
 
-        # ------------------------------------------------ taking a brick
-        take = i.valid & i.ready
-        length = i.payload.data[B * VF:]
-        too_long = Signal()
-        m.d.comb += too_long.eq(gt_const(length, B))
-        with m.If(take):
-            m.d.sync += [cur_valid.eq(1), cur_last.eq(i.payload.last),
-                         win_start.eq(i.payload.last)]
-            m.d.sync += err.eq((err & ~win_start) | too_long)
-            for j in range(B):
-                a = i.payload.data[j * VF:j * VF + VW].as_signed()
-                mag = Signal(VW + 1, name=f"mag{j}")
-                m.d.comb += mag.eq(Mux(a[-1], -a, a))
-                keep = ~lt_var(mag, self.threshold)
-                inside = too_long | gt_const(length, j)
-                m.d.sync += [vals[j].eq(Mux(keep, a, 0)),
-                             mask[j].eq(inside & (self.dense | (keep & a.any())))]
-        m.d.comb += self.error.eq(err)
-        return m
+
+class _Stage:
+    """A pipeline register's ``valid`` (set when filled, cleared when it hands on and is
+    not refilled), ``last`` and ``err``; ``ready``: the next stage takes it this clock."""
+
+    def __init__(self, m, name, ready):
+        self.m, self.ready = m, ready
+        self.valid = Signal(name=f"{name}_valid")
+        self.last = Signal(name=f"{name}_last")
+        self.err = Signal(name=f"{name}_err")
+
+    def advance(self, take):
+        with self.m.If(take):
+            self.m.d.sync += self.valid.eq(1)
+        with self.m.Elif(self.ready):
+            self.m.d.sync += self.valid.eq(0)
+
+
+def _at_least(bits, n):
+    """``popcount(bits) >= n`` for n in 1..3, as a tree of LUT logic (no adders)."""
+    def node(lo, hi):
+        if hi - lo == 1:
+            return [bits[lo]] + [Const(0)] * (n - 1)
+        mid = (lo + hi) // 2
+        a, b = node(lo, mid), node(mid, hi)
+        # ge[k]: at least k + 1 bits set
+        return [a[k] | b[k] | _any(a[i] & b[k - 1 - i] for i in range(k)) for k in range(n)]
+    return node(0, len(bits))[n - 1]
+
+
+def _any(terms):
+    terms = list(terms)
+    return Cat(*terms).any() if terms else Const(0)
 
 
 def chain_streams(lanes=4):
@@ -146,9 +223,9 @@ class CnvChain(wiring.Component):
     Ports: ``lane<k>`` (AXI ``s_axis_lane<k>_*``) takes lane ``k``'s dense bricks in the
     encoder's format (:func:`golden.cnv.encoder_words`); ``w``, ``out`` and ``error`` are
     the unit's; ``threshold`` and ``dense`` go to every encoder; ``enc_error`` is the OR
-    of the encoders' ``error``.  Latency is the unit's plus one clock (the encoder's
-    output register); throughput and backpressure are the unit's, since each encoder
-    emits one word per clock."""
+    of the encoders' ``error``.  Latency is the unit's plus the encoder's
+    (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
+    each encoder emits one word per clock."""
 
     def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
                  acc_width=32, overflow="wrap", max_k=256):

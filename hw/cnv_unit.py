@@ -30,8 +30,9 @@ over the lanes (a registered adder tree when ``L > 1``) and accumulated per filt
 or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks (3 for ``L = 1``: read, multiply,
-accumulate into the output queue; 4 with the tree) after its final step; so a run of windows
+transferred :func:`golden.cnv.unit_latency` clocks (5 for ``L = 1``: read, weight
+register, two product stages, accumulate into the output queue; 6 for ``L`` = 2-4 and 7
+for 8-16, the lane tree adding 4 lanes per clock) after its final step; so a run of windows
 takes ``Σ steps + latency`` clocks from the first lane transfer to the last output.
 
 Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
@@ -49,8 +50,13 @@ stored as 0; both are reported with every window using that load.  Outputs wait 
 drops a result.  ``out`` holds valid and payload until taken.
 
 Bad input (the window still yields its one output beat, then the next window is clean):
-see :func:`golden.cnv.unit_window`.  A bad entry contributes 0, its weight address is
-forced to 0; brick counters stop at the window's end so a flood of bricks cannot wrap.
+see :func:`golden.cnv.unit_window`.  A bad entry contributes 0 (the weight word it reads,
+always inside its bank, is ignored); brick counters stop at the window's end so a flood of
+bricks cannot wrap.
+
+Multipliers: the ``L·F`` products (64 by default) are built from partial products in LUTs
+and adders (:func:`hw.datapath.partial_products`), since an ECP5 25F has 28 DSPs; a product
+takes two clocks, 4 partial products summed per clock.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -62,11 +68,12 @@ from amaranth.lib.wiring import In, Out
 from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import stream_payload
-from .csr_stages import Credits
-from .datapath import (OVERFLOW_MODES, accumulate_next, byte_width, choice_param,
-                       fits_signed, incr, int_param, lt_var, tree_sum)
+from .datapath import (OVERFLOW_MODES, Credits, accumulate_next, byte_width, choice_param,
+                       fits_signed, incr, int_param, lt_var, partial_products, tree_sum)
 
-__all__ = ["CnvUnit", "unit_streams"]
+__all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
+
+OUT_DEPTH = 8  # output queue entries; >= the step-to-credit round trip (latency + 1)
 
 
 def unit_streams(lanes=4):
@@ -127,7 +134,7 @@ class CnvUnit(wiring.Component):
             m.submodules[f"bank{k}"] = bank
         reads = [bank.read_port() for bank in banks]
         k_len, w_bad, in_window, w_block = self._weights(m, banks, Signal(name="in_window"))
-        credits = Credits()
+        credits = Credits(OUT_DEPTH)
         fire, final, err_now, values = self._steps(m, k_len, w_block, in_window, reads,
                                                    credits.ok)
         tag, products = self._multiply(m, fire, final, err_now | w_bad, values, reads)
@@ -206,7 +213,9 @@ class CnvUnit(wiring.Component):
         bad = Signal(name=f"bad{k}")
         m.d.comb += bad.eq((~empty & ~entry_ok) | empty_bad | last_bad)
         bank_addr = Cat(off[:lb], n)
-        m.d.comb += reads[k].addr.eq(Mux(entry_ok, bank_addr[:len(reads[k].addr)], 0))
+        # No check on the address path: a bad entry reads a word inside the bank (its low
+        # address bits) and contributes 0 all the same.
+        m.d.comb += reads[k].addr.eq(bank_addr[:len(reads[k].addr)])
 
         def update(take):
             with m.If(take):
@@ -255,45 +264,82 @@ class CnvUnit(wiring.Component):
 
     # ------------------------------------------------------------ datapath stages
     def _widths(self):
-        """(product register width, accumulator operand width): the products are
-        registered at the width their consumer adds, so every adder has equal operands."""
+        """(product width, accumulator operand width): products are exact at ``VW + WW``
+        bits; the lane sums and the accumulator share one width, so every adder has equal
+        operands."""
         tree = self.value_width + self.weight_width + (self.lanes - 1).bit_length()
-        aw = max(self.acc_width, tree)
-        return (aw if self.lanes == 1 else tree), aw
+        return self.value_width + self.weight_width, max(self.acc_width, tree)
+
+    @staticmethod
+    def _tag(m, prev, stage):
+        """The step's (valid, final, err), registered into stage ``stage``."""
+        tag = [Signal(name=f"{stage}_{n}") for n in ("valid", "final", "err")]
+        m.d.sync += [a.eq(b) for a, b in zip(tag, prev)]
+        return tag
+
+    @staticmethod
+    def _sum_stage(m, terms, width, name):
+        """Registered sums of groups of up to 4 ``terms`` (two adder levels per clock)."""
+        out = []
+        for g in range(0, len(terms), 4):
+            group = list(terms[g:g + 4])
+            while len(group) & (len(group) - 1):
+                group.append(Const(0, signed(width)))
+            r = Signal(signed(width), name=f"{name}_{g // 4}", reset_less=True)
+            m.d.sync += r.eq(tree_sum(group))
+            out.append(r)
+        return out
 
     def _multiply(self, m, fire, final, err, values, reads):
-        """Stage 1: value registered while the bank is read.  Stage 2: the products."""
+        """Stage 1: value registered while the bank is read.  Stage 2: the bank's word
+        registered straight out of the memory (a block RAM's clock-to-data leaves no room
+        after it).  Stages 3-4: each product from its partial products
+        (:func:`hw.datapath.partial_products`, LUTs and adders: ``L·F`` multipliers do
+        not fit the DSPs of a small device), groups of 4 summed per clock."""
         F, WW = self.filters, self.weight_width
         pw, _ = self._widths()
         s1 = [Signal(name="s1_valid"), Signal(name="s1_final"), Signal(name="s1_err")]
         m.d.sync += [s1[0].eq(fire), s1[1].eq(fire & final), s1[2].eq(err)]
         s1_val = [Signal(signed(self.value_width), name=f"s1_val{k}") for k in range(self.lanes)]
         m.d.sync += [r.eq(v) for r, v in zip(s1_val, values)]
-        s2 = [Signal(name=n) for n in ("s2_valid", "s2_final", "s2_err")]
-        m.d.sync += [a.eq(b) for a, b in zip(s2, s1)]
+        s2 = self._tag(m, s1, "s2")
+        s2_val = [Signal(signed(self.value_width), name=f"s2_val{k}", reset_less=True)
+                  for k in range(self.lanes)]
+        s2_w = [Signal(len(reads[k].data), name=f"s2_w{k}", reset_less=True)
+                for k in range(self.lanes)]
+        m.d.sync += [r.eq(v) for r, v in zip(s2_val, s1_val)]
+        m.d.sync += [r.eq(rd.data) for r, rd in zip(s2_w, reads)]
+        s4 = self._tag(m, self._tag(m, s2, "s3"), "s4")
         products = []
         for k in range(self.lanes):
             row = []
             for f in range(F):
-                p = Signal(signed(pw), name=f"s2_p{k}_{f}")
-                m.d.sync += p.eq(s1_val[k] * reads[k].data[f * WW:(f + 1) * WW].as_signed())
+                terms = partial_products(s2_val[k], s2_w[k][f * WW:(f + 1) * WW].as_signed(), pw)
+                groups = self._sum_stage(m, terms, pw, f"s3_p{k}_{f}")
+                (p,) = self._sum_stage(m, groups, pw, f"s4_p{k}_{f}")
                 row.append(p)
             products.append(row)
-        return s2, products
+        return s4, products
 
     def _lane_sum(self, m, tag, products):
-        """Per filter, the lanes' products summed: a registered balanced tree (L > 1)."""
-        if self.lanes == 1:
-            return tag, products[0]
+        """Per filter, the lanes' products summed, 4 lanes per registered stage (none for
+        L = 1; the stage count is part of :func:`golden.cnv.unit_latency`)."""
         _, aw = self._widths()
-        sums = []
+        sums, stages = [], 0
         for f in range(self.filters):
-            s = Signal(signed(aw), name=f"s3_sum{f}")
-            m.d.sync += s.eq(tree_sum([products[k][f] for k in range(self.lanes)]))
-            sums.append(s)
-        s3 = [Signal(name=n) for n in ("s3_valid", "s3_final", "s3_err")]
-        m.d.sync += [a.eq(b) for a, b in zip(s3, tag)]
-        return s3, sums
+            terms = []
+            for k in range(self.lanes):
+                wide = Signal(signed(aw), name=f"ext{k}_{f}")
+                m.d.comb += wide.eq(products[k][f])
+                terms.append(wide)
+            stages = 0
+            while len(terms) > 1:
+                stages += 1
+                terms = self._sum_stage(m, terms, aw, f"t{stages}_sum{f}")
+            sums.append(terms[0])
+        for stage in range(stages):
+            tag = self._tag(m, tag, f"t{stage + 1}")
+        return tag, sums
 
     def _accumulate(self, m, tag, sums, credits, reserve):
         """Per filter accumulator; a window's final step queues its ``F`` sums."""

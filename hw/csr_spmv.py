@@ -52,8 +52,9 @@ row like any other (its final step waits for the null beat if ``nz`` is late).  
 whose first row length is accepted in cycle 0 delivers its final y (``last``) in cycle
 ``steps + LATENCY``, where ``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty
 rows`` for ``lanes = 1``) and
-:attr:`CSRSpMV.latency` is 3 for ``lanes = 1`` (memory read, registered multiply,
-accumulate + output queue) and 4 for ``lanes > 1`` (plus a registered adder tree).  The
+:attr:`CSRSpMV.latency` is 4 for ``lanes = 1`` (memory read, x register, registered
+multiply, accumulate + output queue) and 5 for ``lanes > 1`` (plus a registered adder
+tree).  The
 formula is :func:`golden.csr.matrix_cycles`; :meth:`CSRSpMV.cycles` applies it with this
 block's latency (:meth:`CSRSpMV.latency_of` gives it without building a block).
 Consecutive non-zeros of one row accumulate in a single-cycle register loop, so there is
@@ -70,8 +71,8 @@ length is taken in the cycle the current row's final beat arrives) and on ``x.va
 Bad input (the matrix still yields exactly one ``y`` per announced row, then ``last``)
 ------------------------------------------------------------------------------------
 * a non-zero with ``col_idx >= ncols`` or a value that is not a sign extension of
-  ``value_width`` bits: contributes 0 (a bad ``col_idx``'s memory address is forced to
-  0, so no read leaves the memory);
+  ``value_width`` bits: contributes 0 (a bad ``col_idx`` reads the word its low bits
+  select, inside the memory, and the word is ignored);
 * a row length ``> ncols`` (this includes a decreasing ``row_ptr``, whose negative
   difference arrives as a huge unsigned length) or a row beyond ``max_rows``: the row is
   taken as empty;
@@ -93,8 +94,7 @@ Bad input (the matrix still yields exactly one ``y`` per announced row, then ``l
 has had bad input up to and including that row (so at the ``last`` beat it covers the
 whole matrix); between beats it holds the value of the last beat taken.  It is thus
 sticky from the first y offered after the problem until the first y of the next matrix
-(sampled with that y's transfer, like ``tdata``), and reset clears it.  A bad index never
-addresses memory.
+(sampled with that y's transfer, like ``tdata``), and reset clears it.
 
 Whatever the row lengths and however long each ``nz`` frame (at least one beat, ``last``
 on its final one), every matrix pairs with its own frame: the block never hangs, never
@@ -115,9 +115,8 @@ from amaranth.lib.wiring import In, Out
 from golden.csr import matrix_cycles, nz_field_widths
 
 from .axis import stream_payload
-from .csr_stages import (OUT_DEPTH, Credits, Sequencer, accumulate_rows, adder_tree, multiply,
-                         x_memory)
-from .datapath import OVERFLOW_MODES, CheckedFirst, byte_width, choice_param, int_param
+from .csr_stages import OUT_DEPTH, Sequencer, accumulate_rows, adder_tree, multiply, x_memory
+from .datapath import OVERFLOW_MODES, CheckedFirst, Credits, byte_width, choice_param, int_param
 
 __all__ = ["CSRSpMV"]
 
@@ -189,9 +188,9 @@ class CSRSpMV(CheckedFirst, wiring.Component):
 
     @staticmethod
     def latency_of(lanes=1):
-        """Cycles from a matrix's final step to its final y: memory read, multiply,
-        [adder tree,] accumulate."""
-        return 3 if lanes == 1 else 4
+        """Cycles from a matrix's final step to its final y: memory read, x register,
+        multiply, [adder tree,] accumulate."""
+        return 4 if lanes == 1 else 5
 
     @classmethod
     def cycles(cls, row_lengths, lanes=1):

@@ -7,11 +7,12 @@
   row and error; it pairs every matrix with exactly its own ``nz`` frame.  Its
   :func:`decode_lanes` splits a beat into slots (value, column, active, in range) and
   drives the memory read addresses (0 for a bad column);
-* :func:`multiply`: stage 1 (the value registered while x is read) and stage 2 (the
-  registered product), one multiplier per lane;
+* :func:`multiply`: stage 1 (the value registered while x is read), stage 2 (x
+  registered out of the memory) and stage 3 (the registered product), one multiplier
+  per lane;
 * :func:`adder_tree`: ``lanes > 1``, one registered balanced adder tree;
 * :func:`accumulate_rows`: the row accumulator (wrap or saturate per step), the ``y``
-  queue with its :class:`Credits`, and ``error``.
+  queue with its :class:`hw.datapath.Credits`, and ``error``.
 
 All stages are built into the block's one :class:`~amaranth.hdl.Module` (as
 ``amaranth/lib/fifo.py`` builds its pointers), so the generated Verilog is one flat module
@@ -29,10 +30,10 @@ from amaranth.lib.memory import Memory
 
 from .datapath import accumulate_next, fits_signed, gt_const, incr, lt_var, tree_sum
 
-__all__ = ["OUT_DEPTH", "XMemory", "x_memory", "Lane", "decode_lanes", "Sequencer", "Tag",
-           "register_tag", "Credits", "multiply", "adder_tree", "accumulate_rows"]
+__all__ = ["OUT_DEPTH", "XMemory", "XPort", "x_memory", "Lane", "decode_lanes", "Sequencer", "Tag",
+           "register_tag", "multiply", "adder_tree", "accumulate_rows"]
 
-OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (5 cycles at most)
+OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (latency + 1 <= 6 cycles)
 
 
 # ---------------------------------------------------------------------------- x memory
@@ -41,7 +42,12 @@ class XMemory(NamedTuple):
     ncols: Signal      # elements of the stored x (0 until the first x)
     loading: Signal    # inside an x vector (first element taken, last not yet)
     bad: Signal        # the stored x had a bad element or was too long
-    read: list         # one read port per lane
+    read: list         # one :class:`XPort` per lane
+
+
+class XPort(NamedTuple):
+    addr: Signal       # the lane's read address (driven by the sequencer)
+    data: object       # x at that address, one clock later
 
 
 def x_memory(m, p, x_in, between_matrices):
@@ -50,13 +56,15 @@ def x_memory(m, p, x_in, between_matrices):
     Reads happen in the cycle a step is issued, and steps only exist inside a matrix, so
     x may be written in any cycle outside one.  An element wider than ``x_width`` is stored
     as 0, elements beyond ``max_cols`` are dropped; both set ``bad``.
+
+    Each lane has its own copy of x, a single-port memory: the write and the lane's read
+    share one address, since they never fall in the same clock.  A block RAM port then
+    reads before it writes by itself, where a read port apart from the write port would
+    make synthesis add collision logic between the memory and the x register (the memory's
+    clock-to-data already fills most of a clock).
     """
     # depth >= 2: a 1-word memory would have a zero-width address in Verilog
-    xmem = m.submodules.xmem = Memory(shape=signed(p.x_width), depth=max(p.max_cols, 2),
-                                      init=[])
-    x_wr = xmem.write_port()
-    x_rd = [xmem.read_port() for _ in range(p.lanes)]
-
+    depth = max(p.max_cols, 2)
     ncols = Signal(range(p.max_cols + 1))
     x_loading = Signal()
     x_count = Signal(range(p.max_cols + 1))
@@ -69,11 +77,24 @@ def x_memory(m, p, x_in, between_matrices):
     x_room = ~gt_const(x_index, p.max_cols - 1)
     x_fits = fits_signed(x_in.payload.data, p.x_width)
     x_next = incr(x_index, x_room)
-    m.d.comb += [
-        x_wr.addr.eq(x_index),
-        x_wr.data.eq(Mux(x_fits, x_in.payload.data[:p.x_width], 0)),
-        x_wr.en.eq(x_take & x_room),
-    ]
+    x_we = Signal()
+    m.d.comb += x_we.eq(x_take & x_room)
+    # The address follows x while x may be written (registers only: never a read then)
+    x_side = Signal()
+    m.d.comb += x_side.eq(x_loading | between_matrices)
+    x_rd = []
+    for k in range(p.lanes):
+        mem = m.submodules[f"xmem{k}"] = Memory(shape=signed(p.x_width), depth=depth, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        lane_addr = Signal(range(depth), name=f"x_rd_addr{k}")
+        shared = Signal(range(depth), name=f"x_addr{k}")
+        m.d.comb += [
+            shared.eq(Mux(x_side, x_index, lane_addr)),
+            wr.addr.eq(shared), rd.addr.eq(shared),
+            wr.data.eq(Mux(x_fits, x_in.payload.data[:p.x_width], 0)),
+            wr.en.eq(x_we),
+        ]
+        x_rd.append(XPort(lane_addr, rd.data))
     with m.If(x_take):
         m.d.sync += [
             x_count.eq(x_next),
@@ -93,20 +114,23 @@ class Lane(NamedTuple):
     bad: object        # active but out of range: it contributes 0 and flags the matrix
 
 
-def decode_lanes(m, p, data, rem, ncols, read_ports):
+def decode_lanes(m, p, data, active_slots, ncols, read_ports):
     """Split an ``nz`` beat into its ``lanes`` slots.  Slot k is active while the row has
-    more than k non-zeros left (``rem``); the unused slots of a row's last beat are never
-    looked at.  A slot's column addresses memory only when it is in range."""
+    more than k non-zeros left (``active_slots[k]``); the unused slots of a row's last beat
+    are never looked at.  An inactive slot reads address 0."""
     lanes = []
     for k in range(p.lanes):
         slot = data[k * p.slot_width:(k + 1) * p.slot_width]
         value, col = slot[:p.vf], slot[p.vf:]
-        active = gt_const(rem, k)
+        active = active_slots[k]
         col_ok = lt_var(col, ncols)
         val_ok = fits_signed(value, p.value_width)
         lanes.append(Lane(value[:p.value_width].as_signed(), active & col_ok & val_ok,
                           active & ~(col_ok & val_ok)))
-        m.d.comb += read_ports[k].addr.eq(Mux(active & col_ok, col, 0))
+        # Only the slot's activity gates the address: a column beyond ncols reads a word
+        # that is then ignored (its low bits address the memory, never beyond it), so the
+        # col_idx comparison stays off the memory's address path.
+        m.d.comb += read_ports[k].addr.eq(Mux(active, col, 0))
     return lanes
 
 
@@ -119,8 +143,11 @@ class Sequencer:
     before it); :meth:`build` then adds, top to bottom, when an ``nz`` beat is taken, when
     a step ends a row, what flags the matrix, when the next row length is taken, and the
     register updates.  After :meth:`build`, ``issue`` (a step leaves this clock),
-    ``row_ends``, ``nz_take``, ``err_now`` (the matrix's error including this step) and
-    ``lanes`` (:class:`Lane` per slot) feed the pipeline.
+    ``row_ends``, ``nz_take``, ``err_now`` (the matrix's error from its rows and framing,
+    including this step), ``data_err`` (this step's bad slots or early ``last``), ``first``
+    (the matrix's first step) and ``lanes`` (:class:`Lane` per slot) feed the pipeline.
+    The slots' checks compare the beat with ``ncols``; they join the matrix's error one
+    stage later (:func:`multiply`), off the paths that decide what is taken.
     """
 
     def __init__(self, p):
@@ -130,9 +157,14 @@ class Sequencer:
         self.cur_valid = Signal()   # a row length is loaded: the current row
         self.cur_final = Signal()   # ... and it is the matrix's final row
         self.rem = Signal(range(p.max_cols + 1))   # its non-zeros still to come
+        # rem > k for k < lanes (slot k is active) and rem <= lanes (this beat is the row's
+        # last), kept as registers beside rem so that no compare starts a control path
+        self.active = Signal(p.lanes)
+        self.rem_fits = Signal(init=1)
         self.nz_done = Signal()     # this matrix's nz.last has been taken
         self.announced = Signal()   # some row of this matrix so far announced non-zeros
-        self.err_in = Signal()      # this matrix has had bad input so far
+        self.err_in = Signal()      # this matrix has had bad rows or framing so far
+        self.fresh = Signal()       # no step of the current matrix has issued yet
         self.rows_seen = Signal(range(p.max_rows + 1))
 
     def build(self, m, row, nz, x, x_pending, credit_ok):
@@ -148,15 +180,16 @@ class Sequencer:
         # final row's step waits for that beat and takes it (a step with no active lane),
         # so the frame costs no cycle of its own and is checked before the last y leaves.
         null_wait = cur_valid & self.cur_final & ~self.announced & ~nz_done
-        nz_needed = (cur_valid & rem.any() & ~nz_done) | null_wait
+        rem_any = self.active[0]
+        nz_needed = (cur_valid & rem_any & ~nz_done) | null_wait
         m.d.comb += nz.ready.eq(self.drain | (nz_needed & credit_ok))
         nz_take = nz.valid & nz.ready & ~self.drain
         nz_last = nz.payload.last
-        beat_final = ~gt_const(rem, p.lanes)    # this beat completes the announced row
+        beat_final = self.rem_fits              # this beat completes the announced row
         early_last = nz_last & ~beat_final
-        self.lanes = decode_lanes(m, p, nz.payload.data, rem, ncols, read_ports)
+        self.lanes = decode_lanes(m, p, nz.payload.data, self.active, ncols, read_ports)
 
-        empty_step = cur_valid & (~rem.any() | nz_done) & ~null_wait & credit_ok
+        empty_step = cur_valid & (~rem_any | nz_done) & ~null_wait & credit_ok
         self.row_ends = empty_step | (nz_take & (beat_final | nz_last))
         self.issue = empty_step | nz_take
         self.nz_take = nz_take
@@ -166,8 +199,9 @@ class Sequencer:
         self.need_drain = self.row_ends & self.cur_final & ~self.nz_done_now
         null_bad = nz_take & null_wait & nz.payload.data.any()
         lane_bad = Cat(*(lane.bad for lane in self.lanes)).any()
-        self.err_now = (self.err_in | (nz_take & (lane_bad | early_last)) | null_bad
-                        | self.need_drain)
+        self.err_now = self.err_in | self.need_drain
+        self.data_err = (nz_take & (lane_bad | early_last)) | null_bad
+        self.first = self.fresh
 
     def _row_lengths(self, m, row, x, x_pending):
         # A row length is taken when the current row is done or ending now, so rows and
@@ -193,7 +227,13 @@ class Sequencer:
             # rem - lanes, with lanes = 2**j: decrement the bits from j up
             j = p.lanes.bit_length() - 1
             m.d.sync += self.rem.eq(Cat(self.rem[:j], self.rem[j:] - 1))
+            # the flags of rem - lanes, from rem
+            m.d.sync += [self.active.eq(Cat(gt_const(self.rem, p.lanes + k)
+                                            for k in range(p.lanes))),
+                         self.rem_fits.eq(~gt_const(self.rem, 2 * p.lanes))]
         m.d.sync += [self.nz_done.eq(self.nz_done_now), self.err_in.eq(self.err_now)]
+        with m.If(self.issue):
+            m.d.sync += self.fresh.eq(0)
         with m.If(self.row_ends):
             m.d.sync += self.cur_valid.eq(0)
             with m.If(self.cur_final):
@@ -203,10 +243,13 @@ class Sequencer:
                 self.cur_valid.eq(1),
                 self.cur_final.eq(row.payload.last),
                 self.rem.eq(Mux(self.row_bad, 0, length)),
+                self.active.eq(Mux(self.row_bad, 0,
+                                   Cat(gt_const(length, k) for k in range(p.lanes)))),
+                self.rem_fits.eq(self.row_bad | ~gt_const(length, p.lanes)),
             ]
             with m.If(self.starting_new):
                 m.d.sync += [
-                    self.in_mat.eq(1), self.rows_seen.eq(1), self.nz_done.eq(0),
+                    self.in_mat.eq(1), self.rows_seen.eq(1), self.nz_done.eq(0), self.fresh.eq(1),
                     self.announced.eq(length.any()), self.err_in.eq(self.x_bad | self.row_bad),
                 ]
             with m.Else():
@@ -238,22 +281,48 @@ def register_tag(m, tag, stage):
     return out
 
 
+def _data_errors(m, seq, s1):
+    """Stage 1's error: the registered row/framing error, or any slot error of the
+    matrix's steps so far (this one included), accumulated here one clock after issue."""
+    data_err, first = Signal(name="s1_data_err"), Signal(name="s1_first")
+    m.d.sync += [data_err.eq(seq.data_err), first.eq(seq.first)]
+    acc = Signal(name="data_err_acc")           # the matrix's earlier steps
+    total = Signal(name="s1_data_total")
+    m.d.comb += total.eq((acc & ~first) | data_err)
+    with m.If(s1.valid):
+        m.d.sync += acc.eq(total)
+    return s1.err | total
+
+
 def multiply(m, p, seq, read_ports, width):
     """Stage 1: each active lane's value is registered while x is read from memory (a
-    lane that does not contribute carries 0).  Stage 2: the registered products, already
-    ``width`` bits when there is no adder tree.  Returns (tag, products)."""
+    lane that does not contribute carries 0).  Stage 2: x registered straight out of the
+    memory (a block RAM's clock-to-data, about 6 ns on ECP5, leaves no room for anything
+    after it), so the multiplier sees registers on both inputs.  Stage 3: the registered
+    products, already ``width`` bits when there is no adder tree.  Returns (tag,
+    products)."""
     s1 = register_tag(m, Tag(seq.issue, seq.row_ends, seq.cur_final, seq.err_now), "s1")
+    s1 = s1._replace(err=_data_errors(m, seq, s1))
     s1_val = [Signal(signed(p.value_width), name=f"s1_val{k}") for k in range(p.lanes)]
     for k, lane in enumerate(seq.lanes):
         m.d.sync += s1_val[k].eq(Mux(seq.nz_take & lane.ok, lane.value, 0))
 
-    prod_width = p.value_width + p.x_width
     s2 = register_tag(m, s1, "s2")
-    s2_prod = [Signal(signed(width if p.lanes == 1 else prod_width), name=f"s2_prod{k}")
-               for k in range(p.lanes)]
+    # datapath registers without reset: no reset logic between the memory and them
+    s2_val = [Signal(signed(p.value_width), name=f"s2_val{k}", reset_less=True)
+              for k in range(p.lanes)]
+    s2_x = [Signal(signed(p.x_width), name=f"s2_x{k}", reset_less=True)
+            for k in range(p.lanes)]
     for k in range(p.lanes):
-        m.d.sync += s2_prod[k].eq(s1_val[k] * read_ports[k].data)
-    return s2, s2_prod
+        m.d.sync += [s2_val[k].eq(s1_val[k]), s2_x[k].eq(read_ports[k].data)]
+
+    prod_width = p.value_width + p.x_width
+    s3 = register_tag(m, s2, "s3")
+    s3_prod = [Signal(signed(width if p.lanes == 1 else prod_width), name=f"s3_prod{k}",
+                      reset_less=True) for k in range(p.lanes)]
+    for k in range(p.lanes):
+        m.d.sync += s3_prod[k].eq(s2_val[k] * s2_x[k])
+    return s3, s3_prod
 
 
 def adder_tree(m, tag, products, width):
@@ -266,27 +335,6 @@ def adder_tree(m, tag, products, width):
 
 
 # ------------------------------------------------- accumulator, y queue and credits
-
-class Credits:
-    """Unreserved ``y`` queue entries.  A step that ends a row needs one (``ok``) and
-    reserves it as it issues; a ``y`` transfer frees one.  So the queue can never
-    overflow, whatever the ``y`` stalls, and no result is dropped."""
-
-    def __init__(self, depth=OUT_DEPTH):
-        self.depth = depth
-        self.credits = Signal(range(depth + 1), init=depth)
-        self.ok = self.credits.any()
-
-    @property
-    def all_free(self):
-        return self.credits == Const(self.depth, len(self.credits))
-
-    def update(self, m, reserve, release):
-        with m.If(reserve & ~release):
-            m.d.sync += self.credits.eq(self.credits - Const(1, len(self.credits)))
-        with m.Elif(release & ~reserve):
-            m.d.sync += self.credits.eq(incr(self.credits, 1))
-
 
 def accumulate_rows(m, p, tag, total, y, error, credits, reserve):
     """Accumulate each row's steps (wrap or saturate after every step), queue its y with

@@ -16,17 +16,22 @@ Width-safe operators
 Accumulation
     :func:`accumulate_next`: one step of a wrap-around or saturating accumulator, the
     hardware twin of :func:`golden.accumulate.step` (clamping after *every* step).
+
+Output queues
+    :class:`Credits`: the unreserved entries of a block's output queue, so that a step
+    issues only when its result has a place and a stalled output never drops one.
 """
 
 import inspect
 
-from amaranth.hdl import Const, Module, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 
 from golden.accumulate import OVERFLOW_MODES, check_overflow
 from golden.bits import byte_width
 
 __all__ = ["OVERFLOW_MODES", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
-           "incr", "fits_signed", "tree_sum", "accumulate_next", "CheckedFirst"]
+           "incr", "fits_signed", "tree_sum", "partial_products", "accumulate_next",
+           "CheckedFirst", "Credits"]
 
 
 # ------------------------------------------------------------------ parameter checks
@@ -118,6 +123,21 @@ def tree_sum(values):
     return values[0]
 
 
+def partial_products(a, b, width):
+    """The shifted partial products of the signed product ``a·b`` (``a``, ``b`` signed),
+    each as a ``width``-bit signed value, ``width >= len(a) + len(b)``: ``b``'s bit ``i``
+    selects ``a << i``, and its sign bit ``-(a << (len(b) - 1))``.  Their sum is ``a·b``,
+    built from AND gates and adders, so synthesis uses no DSP for it (for a block with
+    more multipliers than the device has DSPs); any sub-sum also fits ``width`` bits."""
+    n = len(b)
+    wide = a.as_signed()
+    terms = []
+    for i in range(n):
+        shifted = (wide << i) if i < n - 1 else -(wide << i)
+        terms.append(Mux(b[i], shifted, 0)[:width].as_signed())
+    return terms
+
+
 # ------------------------------------------------------------------- accumulation
 
 def accumulate_next(m: Module, acc, addend, acc_width, overflow, *, name="acc_next"):
@@ -147,3 +167,30 @@ def accumulate_next(m: Module, acc, addend, acc_width, overflow, *, name="acc_ne
         with m.Else():
             m.d.comb += result.eq((1 << (acc_width - 1)) - 1)
     return result
+
+
+# ------------------------------------------------------------------- output queues
+
+class Credits:
+    """Unreserved entries of an output queue of ``depth`` entries.  A step that will
+    write the queue needs one (``ok``) and reserves it as it issues (``reserve``); an
+    output transfer frees one (``release``).  So the queue never overflows, whatever the
+    output stalls, and no result is dropped.  For no bubble when nothing stalls, ``depth``
+    must cover the round trip from a reservation to the release of its entry (the
+    pipeline latency plus the queue's own cycle)."""
+
+    def __init__(self, depth):
+        int_param("depth", depth, 1)
+        self.depth = depth
+        self.credits = Signal(range(depth + 1), init=depth)
+        self.ok = self.credits.any()
+
+    @property
+    def all_free(self):
+        return self.credits == Const(self.depth, len(self.credits))
+
+    def update(self, m, reserve, release):
+        with m.If(reserve & ~release):
+            m.d.sync += self.credits.eq(self.credits - Const(1, len(self.credits)))
+        with m.Elif(release & ~reserve):
+            m.d.sync += self.credits.eq(incr(self.credits, 1))

@@ -44,8 +44,11 @@ Throughput, latency, backpressure
 ---------------------------------
 One ``w`` beat per clock in either mode, with no bubble between dot products.  The result
 of a dot product whose final ``w`` beat is taken in cycle ``c`` is offered in cycle ``c +``
-:data:`LATENCY` (4: selected operands registered, products registered, adder tree
-registered, accumulate into the output register), so back-to-back dot products totalling
+:data:`LATENCY` (5, for every parameter set: selected operands registered, products
+registered, the adder tree in :data:`TREE_STAGES` = 2 registered stages, accumulate into
+the output register; at most two adder levels between registers up to 16 multipliers, so
+the defaults and the bench variants close timing above 150 MHz on ECP5, see README), so
+back-to-back dot products totalling
 ``B`` ``w`` beats take ``B + LATENCY`` cycles from the first ``w`` transfer to the last
 result (:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
 input's ``valid`` (both operands are needed) and on ``o.ready``: the whole pipeline holds
@@ -73,14 +76,18 @@ from golden.nm_mac import NMConfig
 
 from .axis import stream_payload
 from .datapath import (OVERFLOW_MODES, accumulate_next, choice_param, incr, int_param,
-                       tree_sum)
+                       partial_products, tree_sum)
 
-__all__ = ["LATENCY", "SparseMAC", "DenseMAC"]
+__all__ = ["LATENCY", "TREE_STAGES", "SparseMAC", "DenseMAC"]
 
-LATENCY = 4   # cycles from a dot product's final w transfer to its result's transfer
+TREE_STAGES = 2   # registered stages of the adder tree
+MULTIPLIERS = ("dsp", "lut")   # products by "*" (DSP blocks) or by partial products in LUTs
+# cycles from a dot product's final w transfer to its result's transfer: operands,
+# products, the tree's stages, accumulator into the output register
+LATENCY = 3 + TREE_STAGES
 
 
-def _config(n, m, groups, width, acc_width, overflow):
+def _config(n, m, groups, width, acc_width, overflow, multipliers):
     """The checked :class:`NMConfig` (ValueError naming the first bad parameter)."""
     int_param("m", m, 2, 16)
     if m & (m - 1):
@@ -98,16 +105,17 @@ def _config(n, m, groups, width, acc_width, overflow):
     int_param("acc_width", acc_width, 2 * width, 64)
     choice_param("overflow", overflow, OVERFLOW_MODES)
     return NMConfig(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                    overflow=overflow)
+                    overflow=overflow, multipliers=multipliers)
 
 
 class _MACUnit(wiring.Component):
     """What both units share: the streams, the pipeline behind the operand selection, the
     output register and the error flag."""
 
-    def _setup(self, params, *, dense):
+    def _setup(self, params, multipliers, *, dense):
         try:
-            self.cfg = _config(**params)
+            self.multipliers = choice_param("multipliers", multipliers, MULTIPLIERS)
+            self.cfg = _config(**params, multipliers=multipliers)
         except ValueError:
             self._MustUse__silence = True    # never elaborated: no "unused" warning
             raise
@@ -130,48 +138,73 @@ class _MACUnit(wiring.Component):
 
     def _pipeline(self, m, adv, take, last, err, pairs):
         """Operands ``pairs`` [(weight, activation)] of a beat taken with ``take`` ->
-        products -> adder tree -> accumulator -> output register, every stage moving
-        with ``adv``."""
+        products -> adder tree (:data:`TREE_STAGES` registered stages) -> accumulator ->
+        output register, every stage moving with ``adv``."""
         cfg, W = self.cfg, self.cfg.width
         lanes = len(pairs)
-        prod_width = 2 * W
-        width = max(cfg.acc_width, prod_width + (lanes - 1).bit_length())
         s = self._stages
+
+        def follow(i):                   # valid/last/err of stage i-1 move on to stage i
+            m.d.sync += [s[i][f].eq(s[i - 1][f]) for f in ("valid", "last", "err")]
 
         # stage 1: the selected operands, registered (the multiplexers stay before it)
         with m.If(adv):
             m.d.sync += [s[1]["valid"].eq(take), s[1]["last"].eq(last), s[1]["err"].eq(err)]
             for k, (wv, av) in enumerate(pairs):
                 m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
-        # stage 2: products, registered (a DSP's output register)
-        prods = [Signal(signed(prod_width), name=f"prod{k}") for k in range(lanes)]
-        with m.If(adv):
-            m.d.sync += [s[2][f].eq(s[1][f]) for f in ("valid", "last", "err")]
-            m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(prods)]
-        # stage 3: adder tree, registered; one accumulation step per beat
-        step = Signal(signed(width))
-        with m.If(adv):
-            m.d.sync += [s[3][f].eq(s[2][f]) for f in ("valid", "last", "err")]
-            m.d.sync += step.eq(tree_sum(prods))
-        # stage 4: accumulate; the final beat's sum goes to the output register
-        acc = Signal(signed(width))
+        if self.multipliers == "dsp":
+            # stage 2: products, registered (a DSP's output register), then the tree
+            terms = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
+            with m.If(adv):
+                follow(2)
+                m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(terms)]
+            terms = self._tree(m, adv, follow, terms, first=3)
+        else:
+            # LUT multipliers: every product's partial products join the adder tree, which
+            # takes the products' stage as well
+            terms = [t for k in range(lanes)
+                     for t in partial_products(s[1]["w"][k], s[1]["a"][k], 2 * W)]
+            terms = self._tree(m, adv, follow, terms, first=2)
+        step, s_acc = terms, s[2 + TREE_STAGES]
+        # last stage: accumulate; the final beat's sum goes to the output register
+        acc = Signal(signed(len(step)))
         acc_next = accumulate_next(m, acc, step, cfg.acc_width, cfg.overflow)
-        with m.If(adv & s[3]["valid"]):
-            m.d.sync += acc.eq(Mux(s[3]["last"], 0, acc_next))
+        with m.If(adv & s_acc["valid"]):
+            m.d.sync += acc.eq(Mux(s_acc["last"], 0, acc_next))
         self._output(m, adv, acc_next)
 
+    def _tree(self, m, adv, follow, terms, first):
+        """The adder tree over ``terms`` (a power-of-two count), its levels split evenly
+        over the registered stages ``first`` .. ``2 + TREE_STAGES``; returns the last
+        stage's register, the beat's step, as wide as the accumulator."""
+        stages = 3 + TREE_STAGES - first
+        levels = (len(terms) - 1).bit_length()
+        for t in range(stages):
+            fold = 1 << (levels * (t + 1) // stages - levels * t // stages)
+            sums = [tree_sum(terms[i:i + fold]) for i in range(0, len(terms), fold)]
+            final = t == stages - 1
+            regs = [Signal(signed(max(self.cfg.acc_width, len(v)) if final else len(v)),
+                           name="step" if final else f"tree{first + t}_{i}")
+                    for i, v in enumerate(sums)]
+            with m.If(adv):
+                follow(first + t)
+                m.d.sync += [r.eq(v) for r, v in zip(regs, sums)]
+            terms = regs
+        return terms[0]
+
     def _stage_signals(self):
-        """Valid/last/err of stages 1-3 and the stage-1 operands; returns ``fin``, the
-        final beat of a dot product in stage 3."""
+        """Valid/last/err of the stages before the accumulator and the stage-1 operands;
+        returns ``fin``, the final beat of a dot product entering the accumulator."""
         W, lanes = self.cfg.width, self._lanes
         self._stages = {i: {f: Signal(name=f"s{i}_{f}") for f in ("valid", "last", "err")}
-                        for i in (1, 2, 3)}
+                        for i in range(1, 3 + TREE_STAGES)}
         self._stages[1]["w"] = [Signal(signed(W), name=f"s1_w{k}") for k in range(lanes)]
         self._stages[1]["a"] = [Signal(signed(W), name=f"s1_a{k}") for k in range(lanes)]
-        return self._stages[3]["valid"] & self._stages[3]["last"]
+        last = self._stages[2 + TREE_STAGES]
+        return last["valid"] & last["last"]
 
     def _output(self, m, adv, acc_next):
-        o, s3 = self.o, self._stages[3]
+        o, s3 = self.o, self._stages[2 + TREE_STAGES]
         o_err, err_shown = Signal(), Signal()
         o_data = Signal(signed(self.cfg.o_width))
         o_take = o.valid & o.ready
@@ -202,11 +235,16 @@ class SparseMAC(_MACUnit):
         Signed accumulator width (INT8 accumulates in INT32, as on the A100).
     overflow : "wrap" or "saturate"
         Two's-complement wrap, or clamping after every beat's step.
+    multipliers : "dsp" or "lut" (default "dsp")
+        Products by ``*`` (one DSP block each on an FPGA), or as partial products
+        (:func:`hw.datapath.partial_products`) summed in the adder tree, in LUTs and carry
+        chains, for a device short of DSPs.  Same results, latency and throughput.
     """
 
-    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
+                 multipliers="dsp"):
         self._setup(dict(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), dense=False)
+                         overflow=overflow), multipliers, dense=False)
 
     def elaborate(self, platform):
         m = Module()
@@ -267,9 +305,10 @@ class DenseMAC(_MACUnit):
     Parameters as :class:`SparseMAC` without ``n``.
     """
 
-    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
+                 multipliers="dsp"):
         self._setup(dict(n=1, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), dense=True)
+                         overflow=overflow), multipliers, dense=True)
 
     def elaborate(self, platform):
         m = Module()

@@ -288,7 +288,7 @@ async def chain_begin(dut, name, stall):
 @cocotb.parametrize(density=[0.0, 0.56, 1.0], stall=[False, True])
 async def chain_density(dut, density, stall):
     """Dense bricks -> encoders -> unit, zero-skip, dense and thresholded phases: sums as
-    golden, and each phase Σ steps + latency + 1 clocks from its first brick."""
+    golden, and each phase Σ steps + chain_latency clocks from its first brick."""
     env, drv, sb = await chain_begin(dut, test_name("chain_density", density=density,
                                                     stall=stall), stall)
     p, rng = drv.p, env.rng

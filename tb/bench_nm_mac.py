@@ -12,7 +12,6 @@ from the first w transfer to the last result.  Every wait is bounded.
 
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -33,23 +32,40 @@ from .transactions import Transaction, TransactionDriver
 STALL = 0.3
 
 
-def config(top):
-    """The build's :class:`NMConfig`.  The twin has no ``n``: its workloads use the N:M
-    pattern of the sparse build it is compared with, ``NM_TWIN_N`` in the environment
-    (set by bench/bench_nm_mac.py), else ``m/2`` (2:4 for the defaults)."""
+def config(top, n=None):
+    """The :class:`NMConfig` of this build's workloads: the sparse unit's own, or, for the
+    twin (which has no ``n``), that of the sparse unit with pattern ``n`` it stands in for
+    (default ``m/2``: 2:4 for the defaults)."""
     p = get_block(top).params(block_params())
-    n = p.pop("n", None) or int(os.environ.get("NM_TWIN_N") or p["m"] // 2)
-    return NMConfig(n=n, **p)
+    own = p.pop("n", None)
+    return NMConfig(n=own or n or p["m"] // 2, **p)
+
+
+def patterns():
+    """The values of the workload tests' ``n`` parameter on this build.  A sparse build runs
+    its own pattern only; the dense twin, one unit for every sparse unit with its ``m``, G
+    and widths, runs each pattern such a unit can have (every ``n`` dividing ``m``), so a
+    comparison picks the twin's tests of its sparse build by name (``.../n=1``, see
+    bench/bench_nm_mac.py).  The build is known when cocotb imports this module; imported
+    outside a simulation (by tb.soak_cocotb) no test runs, and the default pattern stands."""
+    top = getattr(cocotb, "top", None)
+    if top is None:
+        return [None]
+    p = get_block(top._name).params(block_params())
+    return [p["n"]] if "n" in p else [n for n in range(1, p["m"]) if p["m"] % n == 0]
+
+
+WORKLOAD = dict(stall=[False, True], n=patterns())   # every workload test's parameters
 
 
 class MACDriver(TransactionDriver):
     """The w and a sources, the o sink, and one transaction per dot product."""
 
-    def __init__(self, env, stall):
+    def __init__(self, env, stall, n=None):
         super().__init__(env)
         self.top = env.dut._name
         self.twin = self.top == "dense_mac"
-        self.cfg = config(self.top)
+        self.cfg = config(self.top, n)
         pause = STALL if stall else 0.0
         self.w = env.source("s_axis_w", pause)
         self.a = env.source("s_axis_a", pause)
@@ -104,9 +120,11 @@ class MACDriver(TransactionDriver):
             w_beats=beats, multipliers=lanes, latency=LATENCY, digest=digest, top=self.top)
 
 
-async def begin(dut, name, stall):
+async def begin(dut, name, stall, n=None):
+    """Env, driver and scoreboard of one test; ``n``: the workload's N:M pattern (see
+    :func:`patterns`)."""
     env = await start(dut, name)
-    return env, MACDriver(env, stall), Scoreboard(dut._log)
+    return env, MACDriver(env, stall, n), Scoreboard(dut._log)
 
 
 def nm_weights(rng, cfg, k, extreme=0.1):
@@ -157,10 +175,10 @@ def exported_rows(rng, cfg, rows, cols):
 
 
 @cocotb.test()
-@cocotb.parametrize(stall=[False, True])
-async def mac_pruned_export(dut, stall):
+@cocotb.parametrize(**WORKLOAD)
+async def mac_pruned_export(dut, stall, n):
     """Rows of a layer pruned N:M and exported by pruning/, as back-to-back dot products."""
-    env, drv, sb = await begin(dut, test_name("mac_pruned_export", stall=stall), stall)
+    env, drv, sb = await begin(dut, test_name("mac_pruned_export", stall=stall, n=n), stall, n)
     cfg = drv.cfg
     for r, (dense, values, words) in enumerate(exported_rows(env.rng, cfg, 8, 4 * cfg.span)):
         w = None if drv.twin else pack_sparse(values, words, cfg)
@@ -169,11 +187,11 @@ async def mac_pruned_export(dut, stall):
 
 
 @cocotb.test()
-@cocotb.parametrize(stall=[False, True])
-async def mac_groups(dut, stall):
+@cocotb.parametrize(**WORKLOAD)
+async def mac_groups(dut, stall, n):
     """Groups with 0..n non-zeros, lengths from one group to several beats (partial last
     beats padded), an all-zero row, one-beat dot products back to back."""
-    env, drv, sb = await begin(dut, test_name("mac_groups", stall=stall), stall)
+    env, drv, sb = await begin(dut, test_name("mac_groups", stall=stall, n=n), stall, n)
     cfg, rng = drv.cfg, env.rng
     lengths = [cfg.m, cfg.span, 3 * cfg.span + cfg.m, 1, 5 * cfg.span] + [cfg.span] * 6
     for i, k in enumerate(lengths):
@@ -184,11 +202,11 @@ async def mac_groups(dut, stall):
 
 
 @cocotb.test()
-@cocotb.parametrize(stall=[False, True])
-async def mac_extremes(dut, stall):
+@cocotb.parametrize(**WORKLOAD)
+async def mac_extremes(dut, stall, n):
     """Most negative × most negative in every slot, long enough to overflow the
     accumulator (wrap or saturate, whichever the build does); then short extreme rows."""
-    env, drv, sb = await begin(dut, test_name("mac_extremes", stall=stall), stall)
+    env, drv, sb = await begin(dut, test_name("mac_extremes", stall=stall, n=n), stall, n)
     cfg = drv.cfg
     lo = -(1 << (cfg.width - 1))
     per_beat = cfg.lanes * lo * lo                    # one beat's step, all slots extreme
@@ -203,11 +221,11 @@ async def mac_extremes(dut, stall):
 
 
 @cocotb.test()
-@cocotb.parametrize(stall=[False, True])
-async def mac_fallback(dut, stall):
+@cocotb.parametrize(**WORKLOAD)
+async def mac_fallback(dut, stall, n):
     """Dense (unpruned) rows in dense-fallback mode mixed with sparse rows: the mode
     switches between dot products; partial final chunks.  The twin runs the same rows."""
-    env, drv, sb = await begin(dut, test_name("mac_fallback", stall=stall), stall)
+    env, drv, sb = await begin(dut, test_name("mac_fallback", stall=stall, n=n), stall, n)
     cfg, rng = drv.cfg, env.rng
     for i in range(10):
         k = cfg.span * int(rng.integers(1, 4)) + (cfg.m if i % 4 == 1 else 0)
@@ -222,11 +240,11 @@ async def mac_fallback(dut, stall):
 
 
 @cocotb.test()
-@cocotb.parametrize(stall=[False, True])
-async def mac_dense_rows(dut, stall):
+@cocotb.parametrize(**WORKLOAD)
+async def mac_dense_rows(dut, stall, n):
     """Unpruned rows only, in dense-fallback mode on the sparse unit (the twin's own mode):
     the shape of mac_pruned_export, so make bench compares the two rates."""
-    env, drv, sb = await begin(dut, test_name("mac_dense_rows", stall=stall), stall)
+    env, drv, sb = await begin(dut, test_name("mac_dense_rows", stall=stall, n=n), stall, n)
     cfg = drv.cfg
     for r in range(8):
         k = 4 * cfg.span

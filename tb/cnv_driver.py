@@ -3,9 +3,10 @@ weight and output streams, and the encoder's, with what was sent and the golden 
 
 :class:`UnitDriver` checks every output against :func:`golden.cnv.unit_window` (sums and
 ``error`` exactly) and, without stalls, that each group of back-to-back windows sharing a
-weight load takes exactly ``Σ steps + latency`` clocks (``+ 1`` through the chain's
-encoders) and that a reload's next window starts the clock after its ``last``.
-:class:`EncoderDriver` checks words, ``tlast``, ``error`` and ``Σ beats + 1`` clocks.
+weight load takes exactly ``Σ steps + latency`` clocks (:func:`golden.cnv.chain_latency`
+through the chain's encoders) and that a reload's next window starts the clock after its
+``last``.  :class:`EncoderDriver` checks words, ``tlast``, ``error`` and
+:func:`golden.cnv.encoder_cycles` clocks.
 """
 
 import numpy as np
@@ -43,7 +44,7 @@ class UnitDriver(TransactionDriver):
         super().__init__(env)
         self.p = get_block(block).params(block_params())
         self.stall = stall
-        # cnv_chain: the lanes take dense bricks through the encoders (one more clock)
+        # cnv_chain: the lanes take dense bricks through the encoders (ENCODER_LATENCY more)
         self.chain = block == "cnv_chain"
         pause = STALL if stall else 0.0
         L = self.p["lanes"]
@@ -135,7 +136,8 @@ class UnitDriver(TransactionDriver):
                    if (t.info["load"], t.info["group"]) == key]
             first, last = self.first_beat(self.transactions[idx[0]]), self.out.beats[idx[-1]]
             steps = sum(self.transactions[i].info["steps"] for i in idx)
-            model = steps + cnv.unit_latency(self.p["lanes"]) + int(self.chain)
+            latency = (cnv.chain_latency if self.chain else cnv.unit_latency)(self.p["lanes"])
+            model = steps + latency
             cycles = last.cycle - first.cycle + 1
             if not self.stall:
                 assert idx == list(range(idx[0], idx[-1] + 1)), "groups must be contiguous"
@@ -184,7 +186,7 @@ class EncoderDriver(TransactionDriver):
         side = {"threshold": threshold, "dense": int(dense)}
         self.src.send(Beat(x, i == len(words) - 1, side) for i, x in enumerate(words))
         self.record(Transaction(label, len(beats), expected=beats, malformed=err,
-                                ideal_cycles=len(beats) + 2,
+                                ideal_cycles=cnv.encoder_cycles([len(beats)]) + 1,
                                 info={"first": self.bricks, "bricks": len(words)}))
         self.bricks += len(words)
         return beats

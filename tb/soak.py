@@ -160,13 +160,14 @@ def select(jobs, only):
 
 def run_job(job, out_dir=None):
     """Build (or reuse) the model and run one soak job; returns its figures as a dict
-    (also written to ``out_dir/<job>.json`` if given)."""
+    (also written to ``out_dir/<job>.json`` if given).  The job runs in
+    ``build/sim/<model>/run-soak-<job>-<seed>/`` (log, results, metrics)."""
     from .runner import build_model, run_bench
     c = job.config
     build_model(c.block, c.params, label=c.id)
     os.environ["SOAK_JOB"] = json.dumps(job.spec())
     result = run_bench(c.block, c.module, params=c.params, seed=job.seed,
-                       test_filter=c.test_filter, tag=f"soak-{job.id}", label=c.id)
+                       test_filter=c.test_filter, tag=f"soak-{job.id}-{job.seed}", label=c.id)
     rows = [m for t in result.tests for m in t.metrics if m.get("soak")]
     figures = {"config": c.id, "job": job.id, "seed": job.seed, "target": job.elements,
                "passed": result.passed and len(rows) == 1,

@@ -80,7 +80,9 @@ def run(dut, frames, *, pause=0.0, seed=0, max_cycles=5000):
 
 CONFIGS = [dict(), dict(groups=1, overflow="saturate"), dict(n=1, m=4, groups=2, width=16,
                                                              acc_width=40),
-           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate")]
+           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate"),
+           dict(multipliers="lut"), dict(n=1, m=4, groups=1, width=16, acc_width=40,
+                                         multipliers="lut")]
 
 
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
@@ -136,7 +138,35 @@ def test_dense_twin_agrees():
     assert out[-1][2] - first + 1 == sum(len(f[0]) for f in frames) + LATENCY
 
 
+@pytest.mark.parametrize("multipliers", ["dsp", "lut"])
+@pytest.mark.parametrize("width", [8, 16])
+def test_extreme_products_both_multipliers(multipliers, width):
+    """Most negative x most negative and x most positive in every slot, in both units: the
+    LUT multipliers' sign handling (partial products) as well as the DSP's."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    sparse = SparseMAC(width=width, acc_width=2 * width + 8, multipliers=multipliers)
+    dense = DenseMAC(width=width, acc_width=2 * width + 8, multipliers=multipliers)
+    cfg = sparse.cfg
+    k = 3 * cfg.span
+    rows = [(np.tile([lo, 0, lo, 0], k // 4), np.full(k, lo)),
+            (np.tile([lo, 0, hi, 0], k // 4), np.resize([hi, lo, lo, hi], k)),
+            (np.tile([0, hi, 0, hi], k // 4), np.full(k, hi))]
+    s_frames, d_frames = [], []
+    for w, a in rows:
+        values, meta = sparse24.compress(w, n=cfg.n, m=cfg.m)
+        words = sparse24.pack_meta(meta[None], m=cfg.m, word_bits=cfg.meta_word_bits)[0]
+        s_frames.append((pack_sparse(values, words, cfg), pack_acts(a, cfg)))
+        d_frames.append((pack_dense(w, cfg), pack_acts(a, cfg)))
+    want = [(int(np.dot(w, a)), False) for w, a in rows]
+    assert [mac_beats(*f, cfg) for f in s_frames] == want
+    for dut, frames in ((sparse, s_frames), (dense, d_frames)):
+        out, first = run(dut, frames)
+        assert [(v, bool(e)) for v, e, _ in out] == want
+        assert out[-1][2] - first + 1 == sum(len(f[0]) for f in frames) + LATENCY
+
+
 @pytest.mark.parametrize("kw, msg", [
+    (dict(multipliers="fabric"), "multipliers must be 'dsp' or 'lut'"),
     (dict(m=6), "m must be a power of two"), (dict(n=0), "n must be an integer in"),
     (dict(n=3, m=8), "n must divide m"), (dict(groups=3), "groups must be a power of two"),
     (dict(width=12), "width must be 8 or 16"), (dict(acc_width=8), "acc_width must be"),

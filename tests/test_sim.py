@@ -100,18 +100,26 @@ def test_run_bench_checks_the_seed_first():
         run_bench("no_such_block", "tb.bench_rlc", seed=-1)
 
 
+def _make(*args):
+    """``make ARGS`` in the project as a user would type it: not as a sub-make of the
+    ``make test`` that may be running this (whose MAKEFLAGS/MAKELEVEL would make it print
+    "Entering directory" lines and inherit the outer make's variables)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "SEED", "TESTCASE")}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=PROJECT, env=env,
+                          capture_output=True, text=True)
+
+
 @pytest.mark.parametrize("value", ["-1", "abc", "1 2", "0x10"])
 def test_make_rejects_a_bad_seed_before_anything(value):
-    proc = subprocess.run(["make", "-n", "sim", f"SEED={value}"], cwd=PROJECT,
-                          capture_output=True, text=True)
+    proc = _make("-n", "sim", f"SEED={value}")
     assert proc.returncode != 0 and proc.stdout == ""
     assert f"SEED must be a non-negative integer, e.g. `make sim SEED=42`, not '{value}'" \
         in proc.stderr
 
 
 def test_make_test_refuses_testcase():
-    proc = subprocess.run(["make", "-n", "test", "TESTCASE=x"], cwd=PROJECT,
-                          capture_output=True, text=True)
+    proc = _make("-n", "test", "TESTCASE=x")
     assert proc.returncode != 0 and "PYTEST_ARGS='-k NAME'" in proc.stderr
 
 
