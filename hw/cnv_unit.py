@@ -31,8 +31,9 @@ or saturate after every step).  A window costs its busiest lane's beats (lanes w
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
 transferred :func:`golden.cnv.unit_latency` clocks (5 for ``L = 1``: read, weight
-register, two product stages, accumulate into the output queue; 6 for ``L`` = 2-4 and 7
-for 8-16, the lane tree adding 4 lanes per clock) after its final step; so a run of windows
+register, two product stages, accumulate into the output queue; plus ``log2(L)``, the lane
+adder tree, one level per clock: 7 for the default ``L = 4``) after its final step; so a
+run of windows
 takes ``Σ steps + latency`` clocks from the first lane transfer to the last output.
 
 Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
@@ -47,16 +48,18 @@ window's first step comes the clock after ``w``'s ``last``.  More than ``max_k``
 beats are dropped, and a field that is not a sign extension of ``weight_width`` bits is
 stored as 0; both are reported with every window using that load.  Outputs wait in an
 8-entry queue; a step needs a free entry, so a stalled ``out`` stops the lanes, never
-drops a result.  ``out`` holds valid and payload until taken.
+drops a result (``max(8, latency + 1)`` entries, so the queue never stalls a step when
+``out`` is always ready).  ``out`` holds valid and payload until taken.
 
 Bad input (the window still yields its one output beat, then the next window is clean):
 see :func:`golden.cnv.unit_window`.  A bad entry contributes 0 (the weight word it reads,
 always inside its bank, is ignored); brick counters stop at the window's end so a flood of
 bricks cannot wrap.
 
-Multipliers: the ``L·F`` products (64 by default) are built from partial products in LUTs
-and adders (:func:`hw.datapath.partial_products`), since an ECP5 25F has 28 DSPs; a product
-takes two clocks, 4 partial products summed per clock.
+Multipliers: the ``L·F`` products (64 by default) are built from radix-4 partial products
+(multiplexers over each lane's registered ``a, 3a, -a``) and adders
+(:func:`hw.datapath.radix4_terms`), since an ECP5 25F has 28 DSPs; a product takes two
+clocks, one adder level each (for weights up to 8 bits).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -69,11 +72,12 @@ from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import stream_payload
 from .datapath import (OVERFLOW_MODES, Credits, accumulate_next, byte_width, choice_param,
-                       fits_signed, incr, int_param, lt_var, partial_products, tree_sum)
+                       fits_signed, incr, int_param, lt_var, radix4_multiples, radix4_terms,
+                       sum_stage)
 
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
-OUT_DEPTH = 8  # output queue entries; >= the step-to-credit round trip (latency + 1)
+OUT_DEPTH = 8  # output queue entries at least; latency + 1 (the credit round trip) if more
 
 
 def unit_streams(lanes=4):
@@ -134,7 +138,8 @@ class CnvUnit(wiring.Component):
             m.submodules[f"bank{k}"] = bank
         reads = [bank.read_port() for bank in banks]
         k_len, w_bad, in_window, w_block = self._weights(m, banks, Signal(name="in_window"))
-        credits = Credits(OUT_DEPTH)
+        # no bubble: the queue covers the round trip from a step to its entry's release
+        credits = Credits(max(OUT_DEPTH, self.latency + 1))
         fire, final, err_now, values = self._steps(m, k_len, w_block, in_window, reads,
                                                    credits.ok)
         tag, products = self._multiply(m, fire, final, err_now | w_bad, values, reads)
@@ -264,11 +269,13 @@ class CnvUnit(wiring.Component):
 
     # ------------------------------------------------------------ datapath stages
     def _widths(self):
-        """(product width, accumulator operand width): products are exact at ``VW + WW``
-        bits; the lane sums and the accumulator share one width, so every adder has equal
-        operands."""
+        """(partial product width, product register width, accumulator operand width):
+        products are exact at ``VW + WW`` bits and registered at the width their consumer
+        adds (the lane tree's, or the accumulator's for one lane), so every adder has
+        equal operands."""
         tree = self.value_width + self.weight_width + (self.lanes - 1).bit_length()
-        return self.value_width + self.weight_width, max(self.acc_width, tree)
+        aw = max(self.acc_width, tree)
+        return self.value_width + self.weight_width, (aw if self.lanes == 1 else tree), aw
 
     @staticmethod
     def _tag(m, prev, stage):
@@ -277,65 +284,54 @@ class CnvUnit(wiring.Component):
         m.d.sync += [a.eq(b) for a, b in zip(tag, prev)]
         return tag
 
-    @staticmethod
-    def _sum_stage(m, terms, width, name):
-        """Registered sums of groups of up to 4 ``terms`` (two adder levels per clock)."""
-        out = []
-        for g in range(0, len(terms), 4):
-            group = list(terms[g:g + 4])
-            while len(group) & (len(group) - 1):
-                group.append(Const(0, signed(width)))
-            r = Signal(signed(width), name=f"{name}_{g // 4}", reset_less=True)
-            m.d.sync += r.eq(tree_sum(group))
-            out.append(r)
-        return out
-
     def _multiply(self, m, fire, final, err, values, reads):
         """Stage 1: value registered while the bank is read.  Stage 2: the bank's word
         registered straight out of the memory (a block RAM's clock-to-data leaves no room
-        after it).  Stages 3-4: each product from its partial products
-        (:func:`hw.datapath.partial_products`, LUTs and adders: ``L·F`` multipliers do
-        not fit the DSPs of a small device), groups of 4 summed per clock."""
+        after it), and the value's multiples ``a, 3a, -a``.  Stages 3-4: each product from
+        its radix-4 partial products (:func:`hw.datapath.radix4_terms`: multiplexers and
+        adders, since ``L·F`` multipliers do not fit the DSPs of a small device), one
+        adder level per clock up to 8-bit weights (two beyond)."""
         F, WW = self.filters, self.weight_width
-        pw, _ = self._widths()
+        pw, qw, _ = self._widths()
         s1 = [Signal(name="s1_valid"), Signal(name="s1_final"), Signal(name="s1_err")]
         m.d.sync += [s1[0].eq(fire), s1[1].eq(fire & final), s1[2].eq(err)]
-        s1_val = [Signal(signed(self.value_width), name=f"s1_val{k}") for k in range(self.lanes)]
+        # two bits wider than the values: 3a fits (hw.datapath.radix4_multiples)
+        s1_val = [Signal(signed(self.value_width + 2), name=f"s1_val{k}")
+                  for k in range(self.lanes)]
         m.d.sync += [r.eq(v) for r, v in zip(s1_val, values)]
         s2 = self._tag(m, s1, "s2")
-        s2_val = [Signal(signed(self.value_width), name=f"s2_val{k}", reset_less=True)
-                  for k in range(self.lanes)]
+        mults = [radix4_multiples(m, s1_val[k], pw, name=f"s2_a{k}") for k in range(self.lanes)]
         s2_w = [Signal(len(reads[k].data), name=f"s2_w{k}", reset_less=True)
                 for k in range(self.lanes)]
-        m.d.sync += [r.eq(v) for r, v in zip(s2_val, s1_val)]
         m.d.sync += [r.eq(rd.data) for r, rd in zip(s2_w, reads)]
         s4 = self._tag(m, self._tag(m, s2, "s3"), "s4")
+        digits = -(-WW // 2)
+        size = 2 if digits <= 4 else 4
         products = []
         for k in range(self.lanes):
             row = []
             for f in range(F):
-                terms = partial_products(s2_val[k], s2_w[k][f * WW:(f + 1) * WW].as_signed(), pw)
-                groups = self._sum_stage(m, terms, pw, f"s3_p{k}_{f}")
-                (p,) = self._sum_stage(m, groups, pw, f"s4_p{k}_{f}")
+                terms = radix4_terms(m, mults[k], s2_w[k][f * WW:(f + 1) * WW], pw,
+                                     name=f"pp{k}_{f}")
+                groups = sum_stage(m, terms, pw, name=f"s3_p{k}_{f}", size=size)
+                # at the lane sums' width: every adder after it has equal operands
+                (p,) = sum_stage(m, groups, pw, name=f"s4_p{k}_{f}", out_width=qw, size=size)
                 row.append(p)
             products.append(row)
         return s4, products
 
     def _lane_sum(self, m, tag, products):
-        """Per filter, the lanes' products summed, 4 lanes per registered stage (none for
-        L = 1; the stage count is part of :func:`golden.cnv.unit_latency`)."""
-        _, aw = self._widths()
+        """Per filter, the lanes' products summed, one registered adder level per clock
+        (none for L = 1; ``log2(L)`` clocks, part of :func:`golden.cnv.unit_latency`)."""
+        _, qw, aw = self._widths()
         sums, stages = [], 0
         for f in range(self.filters):
-            terms = []
-            for k in range(self.lanes):
-                wide = Signal(signed(aw), name=f"ext{k}_{f}")
-                m.d.comb += wide.eq(products[k][f])
-                terms.append(wide)
+            terms = [products[k][f] for k in range(self.lanes)]
             stages = 0
             while len(terms) > 1:
                 stages += 1
-                terms = self._sum_stage(m, terms, aw, f"t{stages}_sum{f}")
+                terms = sum_stage(m, terms, qw if stages == 1 else aw,
+                                  name=f"t{stages}_sum{f}", out_width=aw)
             sums.append(terms[0])
         for stage in range(stages):
             tag = self._tag(m, tag, f"t{stage + 1}")
@@ -344,7 +340,7 @@ class CnvUnit(wiring.Component):
     def _accumulate(self, m, tag, sums, credits, reserve):
         """Per filter accumulator; a window's final step queues its ``F`` sums."""
         valid, final, err = tag
-        _, aw = self._widths()
+        _, _, aw = self._widths()
         words = []
         for f, s in enumerate(sums):
             acc = Signal(signed(aw), name=f"acc{f}")

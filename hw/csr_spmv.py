@@ -52,9 +52,10 @@ row like any other (its final step waits for the null beat if ``nz`` is late).  
 whose first row length is accepted in cycle 0 delivers its final y (``last``) in cycle
 ``steps + LATENCY``, where ``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty
 rows`` for ``lanes = 1``) and
-:attr:`CSRSpMV.latency` is 4 for ``lanes = 1`` (memory read, x register, registered
-multiply, accumulate + output queue) and 5 for ``lanes > 1`` (plus a registered adder
-tree).  The
+:attr:`CSRSpMV.latency` is 6 for ``lanes = 1`` with the default LUT multipliers and
+16-bit x (memory read, x register, three product stages, accumulate + output queue) and 7
+for ``lanes > 1`` (plus a registered adder tree); with ``multipliers="dsp"`` 4 and 5 (one
+product stage).  The
 formula is :func:`golden.csr.matrix_cycles`; :meth:`CSRSpMV.cycles` applies it with this
 block's latency (:meth:`CSRSpMV.latency_of` gives it without building a block).
 Consecutive non-zeros of one row accumulate in a single-cycle register loop, so there is
@@ -115,8 +116,10 @@ from amaranth.lib.wiring import In, Out
 from golden.csr import matrix_cycles, nz_field_widths
 
 from .axis import stream_payload
-from .csr_stages import OUT_DEPTH, Sequencer, accumulate_rows, adder_tree, multiply, x_memory
-from .datapath import OVERFLOW_MODES, CheckedFirst, Credits, byte_width, choice_param, int_param
+from .csr_stages import (OUT_DEPTH, Sequencer, accumulate_rows, adder_tree, multiply,
+                         product_stages, x_memory)
+from .datapath import (MULTIPLIERS, OVERFLOW_MODES, CheckedFirst, Credits, byte_width,
+                       choice_param, int_param)
 
 __all__ = ["CSRSpMV"]
 
@@ -142,18 +145,25 @@ class CSRSpMV(CheckedFirst, wiring.Component):
     col_width, row_width : 8, 16, 24 or 32 (default 16)
         Widths of the col_idx field and of the row-length field; they only need to hold
         ``max_cols``, and anything above ``ncols`` in them is flagged, never truncated.
+    multipliers : "lut" (default) or "dsp"
+        How each lane multiplies: radix-4 partial products in LUTs and carry chains,
+        pipelined one adder level per clock, or one inferred DSP (ECP5 MULT18X18D: its
+        unregistered multiply leaves about 137 MHz between registers).  Same results and
+        throughput; the latency differs (:meth:`latency_of`).
 
     Bad parameters raise ValueError naming the parameter, before the object exists
     (:class:`hw.datapath.CheckedFirst`).
     """
 
     def __init__(self, *, value_width=16, x_width=16, acc_width=32, overflow="wrap",
-                 max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16):
+                 max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16,
+                 multipliers="lut"):
         # The values were checked by check_params, before the object was created.
         self.value_width, self.x_width, self.acc_width = value_width, x_width, acc_width
         self.overflow, self.max_rows, self.max_cols = overflow, max_rows, max_cols
         self.lanes, self.col_width, self.row_width = lanes, col_width, row_width
-        self.latency = self.latency_of(lanes)
+        self.multipliers = multipliers
+        self.latency = self.latency_of(lanes, multipliers=multipliers, x_width=x_width)
         # the nz slot layout is the packing contract of golden.csr.to_streams
         self.vf, _ = nz_field_widths(value_width, col_width)
         self.xf, self.yf = byte_width(x_width), byte_width(acc_width)
@@ -169,7 +179,7 @@ class CSRSpMV(CheckedFirst, wiring.Component):
 
     @staticmethod
     def check_params(*, value_width, x_width, acc_width, overflow, max_rows, max_cols, lanes,
-                     col_width, row_width):
+                     col_width, row_width, multipliers):
         """Raise ValueError naming the first bad parameter (see the class docstring)."""
         int_param("value_width", value_width, 1, 32)
         int_param("x_width", x_width, 1, 32)
@@ -185,18 +195,21 @@ class CSRSpMV(CheckedFirst, wiring.Component):
         int_param("lanes", lanes, 1, 16)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two (1, 2, 4, 8 or 16), not {lanes}")
+        choice_param("multipliers", multipliers, MULTIPLIERS)
 
     @staticmethod
-    def latency_of(lanes=1):
+    def latency_of(lanes=1, *, multipliers="lut", x_width=16):
         """Cycles from a matrix's final step to its final y: memory read, x register,
-        multiply, [adder tree,] accumulate."""
-        return 4 if lanes == 1 else 5
+        the product (:func:`hw.csr_stages.product_stages`: 1 with a DSP, 3 with LUTs and
+        16-bit x), [adder tree,] accumulate.  Defaults: the block's."""
+        return 3 + product_stages(x_width, multipliers) + (lanes > 1)
 
     @classmethod
-    def cycles(cls, row_lengths, lanes=1):
+    def cycles(cls, row_lengths, lanes=1, *, multipliers="lut", x_width=16):
         """Cycles from a matrix's first row-length transfer to its final y when nothing
         stalls (:func:`golden.csr.matrix_cycles` with this block's latency)."""
-        return matrix_cycles(row_lengths, lanes=lanes, latency=cls.latency_of(lanes))
+        return matrix_cycles(row_lengths, lanes=lanes, latency=cls.latency_of(
+            lanes, multipliers=multipliers, x_width=x_width))
 
     def elaborate(self, platform):
         m = Module()

@@ -8,8 +8,8 @@
   :func:`decode_lanes` splits a beat into slots (value, column, active, in range) and
   drives the memory read addresses (0 for a bad column);
 * :func:`multiply`: stage 1 (the value registered while x is read), stage 2 (x
-  registered out of the memory) and stage 3 (the registered product), one multiplier
-  per lane;
+  registered out of the memory), then the registered product (a DSP, or radix-4 partial
+  products in LUTs summed one adder level per clock), one multiplier per lane;
 * :func:`adder_tree`: ``lanes > 1``, one registered balanced adder tree;
 * :func:`accumulate_rows`: the row accumulator (wrap or saturate per step), the ``y``
   queue with its :class:`hw.datapath.Credits`, and ``error``.
@@ -28,12 +28,13 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
-from .datapath import accumulate_next, fits_signed, gt_const, incr, lt_var, tree_sum
+from .datapath import (accumulate_next, fits_signed, gt_const, incr, lt_var, radix4_multiples,
+                       radix4_terms, sum_stage, tree_sum)
 
 __all__ = ["OUT_DEPTH", "XMemory", "XPort", "x_memory", "Lane", "decode_lanes", "Sequencer", "Tag",
-           "register_tag", "multiply", "adder_tree", "accumulate_rows"]
+           "register_tag", "multiply", "product_stages", "adder_tree", "accumulate_rows"]
 
-OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (latency + 1 <= 6 cycles)
+OUT_DEPTH = 8  # y queue entries; >= the issue-to-credit round trip (latency + 1 <= 8 cycles)
 
 
 # ---------------------------------------------------------------------------- x memory
@@ -298,31 +299,64 @@ def multiply(m, p, seq, read_ports, width):
     """Stage 1: each active lane's value is registered while x is read from memory (a
     lane that does not contribute carries 0).  Stage 2: x registered straight out of the
     memory (a block RAM's clock-to-data, about 6 ns on ECP5, leaves no room for anything
-    after it), so the multiplier sees registers on both inputs.  Stage 3: the registered
-    products, already ``width`` bits when there is no adder tree.  Returns (tag,
-    products)."""
+    after it), so the multiplier sees registers on both inputs.  Then the registered
+    products, already ``width`` bits when there is no adder tree: ``multipliers = "dsp"``,
+    one inferred multiplier per lane (stage 3); ``"lut"``, radix-4 partial products of
+    the value's registered multiples (:func:`hw.datapath.radix4_terms`), summed one adder
+    level per clock (:func:`product_stages` clocks).  Returns (tag, products)."""
+    lut = p.multipliers == "lut"
+    # with LUT multipliers the value is two bits wider: 3·value fits it
+    val_width = p.value_width + (2 if lut else 0)
     s1 = register_tag(m, Tag(seq.issue, seq.row_ends, seq.cur_final, seq.err_now), "s1")
     s1 = s1._replace(err=_data_errors(m, seq, s1))
-    s1_val = [Signal(signed(p.value_width), name=f"s1_val{k}") for k in range(p.lanes)]
+    s1_val = [Signal(signed(val_width), name=f"s1_val{k}") for k in range(p.lanes)]
     for k, lane in enumerate(seq.lanes):
         m.d.sync += s1_val[k].eq(Mux(seq.nz_take & lane.ok, lane.value, 0))
 
     s2 = register_tag(m, s1, "s2")
     # datapath registers without reset: no reset logic between the memory and them
-    s2_val = [Signal(signed(p.value_width), name=f"s2_val{k}", reset_less=True)
-              for k in range(p.lanes)]
     s2_x = [Signal(signed(p.x_width), name=f"s2_x{k}", reset_less=True)
             for k in range(p.lanes)]
-    for k in range(p.lanes):
-        m.d.sync += [s2_val[k].eq(s1_val[k]), s2_x[k].eq(read_ports[k].data)]
-
+    m.d.sync += [s2_x[k].eq(read_ports[k].data) for k in range(p.lanes)]
     prod_width = p.value_width + p.x_width
-    s3 = register_tag(m, s2, "s3")
-    s3_prod = [Signal(signed(width if p.lanes == 1 else prod_width), name=f"s3_prod{k}",
-                      reset_less=True) for k in range(p.lanes)]
-    for k in range(p.lanes):
-        m.d.sync += s3_prod[k].eq(s2_val[k] * s2_x[k])
-    return s3, s3_prod
+    out_width = width if p.lanes == 1 else prod_width
+    if not lut:
+        s2_val = [Signal(signed(p.value_width), name=f"s2_val{k}", reset_less=True)
+                  for k in range(p.lanes)]
+        m.d.sync += [s2_val[k].eq(s1_val[k]) for k in range(p.lanes)]
+        s3 = register_tag(m, s2, "s3")
+        s3_prod = [Signal(signed(out_width), name=f"s3_prod{k}", reset_less=True)
+                   for k in range(p.lanes)]
+        m.d.sync += [s3_prod[k].eq(s2_val[k] * s2_x[k]) for k in range(p.lanes)]
+        return s3, s3_prod
+
+    mult_width = max(prod_width, val_width)
+    mults = [radix4_multiples(m, s1_val[k], mult_width, name=f"s2_a{k}")
+             for k in range(p.lanes)]
+    terms = [radix4_terms(m, mults[k], s2_x[k], prod_width, name=f"pp{k}")
+             for k in range(p.lanes)]
+    tag, stage = s2, 2
+    while len(terms[0]) > 1:
+        stage += 1
+        last = len(terms[0]) <= 2
+        terms = [sum_stage(m, t, prod_width, name=f"s{stage}_p{k}",
+                           out_width=out_width if last else None)
+                 for k, t in enumerate(terms)]
+        tag = register_tag(m, tag, f"s{stage}")
+    if stage == 2:                      # one digit (x_width <= 2): register it all the same
+        stage += 1
+        terms = [sum_stage(m, t, prod_width, name=f"s{stage}_p{k}", out_width=out_width)
+                 for k, t in enumerate(terms)]
+        tag = register_tag(m, tag, f"s{stage}")
+    return tag, [t[0] for t in terms]
+
+
+def product_stages(x_width, multipliers):
+    """Clocks from the x register to the registered product: 1 with a DSP, else one per
+    adder level over the ``ceil(x_width / 2)`` radix-4 partial products (at least 1)."""
+    if multipliers == "dsp":
+        return 1
+    return max(1, (-(-x_width // 2) - 1).bit_length())
 
 
 def adder_tree(m, tag, products, width):

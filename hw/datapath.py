@@ -1,5 +1,10 @@
 """Datapath parts shared by the multiply-accumulate blocks (CSR SpMV, Cnvlutin, N:M MAC).
 
+Multipliers without DSPs
+    :func:`partial_products` (one term per bit), :func:`radix4_multiples` and
+    :func:`radix4_terms` (one term per 2 bits, from registered ``a, 3a, -a``), summed by
+    :func:`sum_stage` (registered, one adder level per clock) for a pipelined product.
+
 Parameter checks
     :func:`int_param`, :func:`choice_param`, :data:`OVERFLOW_MODES`; :func:`byte_width`
     (from :mod:`golden.bits`, its one home); :class:`CheckedFirst`, which runs a
@@ -23,18 +28,22 @@ Output queues
 """
 
 import inspect
+from typing import NamedTuple
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 
 from golden.accumulate import OVERFLOW_MODES, check_overflow
 from golden.bits import byte_width
 
-__all__ = ["OVERFLOW_MODES", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
-           "incr", "fits_signed", "tree_sum", "partial_products", "accumulate_next",
+__all__ = ["OVERFLOW_MODES", "MULTIPLIERS", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
+           "incr", "fits_signed", "tree_sum", "sum_stage", "partial_products", "Radix4Multiples",
+           "radix4_multiples", "radix4_terms", "accumulate_next",
            "CheckedFirst", "Credits"]
 
 
 # ------------------------------------------------------------------ parameter checks
+
+MULTIPLIERS = ("lut", "dsp")   # a multiplier from LUTs and carry chains, or a DSP block
 
 def int_param(name, value, lo, hi=None):
     """``value`` if it is an integer in ``[lo, hi]`` (``hi`` None: no upper bound), else a
@@ -123,6 +132,21 @@ def tree_sum(values):
     return values[0]
 
 
+def sum_stage(m: Module, terms, width, *, name, out_width=None, size=2):
+    """Registered sums of consecutive groups of up to ``size`` (a power of two) of the
+    ``width``-bit signed ``terms`` (one adder level per clock for 2), each
+    ``out_width`` bits (default ``width``); a group's missing terms are zeros."""
+    out = []
+    for g in range(0, len(terms), size):
+        group = list(terms[g:g + size])
+        while len(group) & (len(group) - 1):
+            group.append(Const(0, signed(width)))
+        r = Signal(signed(out_width or width), name=f"{name}_{g // size}", reset_less=True)
+        m.d.sync += r.eq(tree_sum(group))
+        out.append(r)
+    return out
+
+
 def partial_products(a, b, width):
     """The shifted partial products of the signed product ``a·b`` (``a``, ``b`` signed),
     each as a ``width``-bit signed value, ``width >= len(a) + len(b)``: ``b``'s bit ``i``
@@ -135,6 +159,56 @@ def partial_products(a, b, width):
     for i in range(n):
         shifted = (wide << i) if i < n - 1 else -(wide << i)
         terms.append(Mux(b[i], shifted, 0)[:width].as_signed())
+    return terms
+
+
+class Radix4Multiples(NamedTuple):
+    """``a``, ``3a`` and ``-a`` at one width, registered: the multiples that
+    :func:`radix4_terms` selects from (``2a`` and ``-2a`` are their shifts)."""
+    one: Signal
+    three: Signal
+    neg: Signal
+
+
+def radix4_multiples(m: Module, a, width, *, name="mul"):
+    """Register ``a``'s multiples (:class:`Radix4Multiples`) at ``width >= len(a)`` bits:
+    one adder and one negation, shared by every product with ``a``.  ``a`` is a register
+    whose values fit two bits fewer than its width (so ``3a`` fits it and the adder's
+    operands are ``a`` and ``2a`` at one width)."""
+    if width < len(a):
+        raise ValueError(f"radix4_multiples needs width >= {len(a)}, not {width}")
+    sa = a.as_signed()
+    out = Radix4Multiples(*(Signal(signed(width), name=f"{name}_{n}", reset_less=True)
+                            for n in Radix4Multiples._fields))
+    m.d.sync += [out.one.eq(sa), out.three.eq(sa + (sa << 1)[:len(sa)].as_signed()),
+                 out.neg.eq(-sa)]
+    return out
+
+
+def radix4_terms(m: Module, mult, b, width, *, name="pp"):
+    """The partial products of ``a·b`` (``b`` signed), one per 2 bits of ``b``, each a
+    ``width``-bit signal, ``width >= len(a) + len(b)``: digit ``j`` of ``b`` (bits ``2j,
+    2j+1``, unsigned, the top one signed) selects 0, a, 2a or 3a (the top one 0, a, -2a or
+    -a) from ``mult`` (:func:`radix4_multiples`), shifted by ``2j``.  Their sum is ``a·b``
+    from multiplexers and adders, so synthesis uses no DSP (for a block with more
+    multipliers than the device has DSPs); any sub-sum fits ``width`` bits.  The
+    multiples are registers, so no term's top bits are copies of one bit (Yosys would
+    narrow it, and the adders summing the terms would have unequal operands)."""
+    sb = b.as_signed()
+    if len(sb) % 2:
+        sb = Cat(sb, sb[-1]).as_signed()              # an even width: sign-extended
+    n = len(sb) // 2
+    two, neg_two = (mult.one << 1)[:width], (mult.neg << 1)[:width]
+    terms = []
+    for j in range(n):
+        d0, d1 = sb[2 * j], sb[2 * j + 1]
+        if j < n - 1:
+            pick = Mux(d1, Mux(d0, mult.three, two), Mux(d0, mult.one, 0))
+        else:
+            pick = Mux(d1, Mux(d0, mult.neg, neg_two), Mux(d0, mult.one, 0))
+        term = Signal(signed(width), name=f"{name}_{j}")
+        m.d.comb += term.eq((pick << (2 * j))[:width])
+        terms.append(term)
     return terms
 
 

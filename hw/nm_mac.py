@@ -45,10 +45,10 @@ Throughput, latency, backpressure
 One ``w`` beat per clock in either mode, with no bubble between dot products.  The result
 of a dot product whose final ``w`` beat is taken in cycle ``c`` is offered in cycle ``c +``
 :data:`LATENCY` (5, for every parameter set: selected operands registered, products
-registered, the adder tree in :data:`TREE_STAGES` = 2 registered stages, accumulate into
-the output register; at most two adder levels between registers up to 16 multipliers, so
-the defaults and the bench variants close timing above 150 MHz on ECP5, see README), so
-back-to-back dot products totalling
+registered, the adder tree in :data:`TREE_STAGES` = 2 registered stages (its levels split
+evenly, at most two between registers up to 16 products), accumulate into the output
+register; with LUT multipliers the partial products enter the tree, which then takes the
+products' stage too), so back-to-back dot products totalling
 ``B`` ``w`` beats take ``B + LATENCY`` cycles from the first ``w`` transfer to the last
 result (:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
 input's ``valid`` (both operands are needed) and on ``o.ready``: the whole pipeline holds
@@ -162,8 +162,12 @@ class _MACUnit(wiring.Component):
         else:
             # LUT multipliers: every product's partial products join the adder tree, which
             # takes the products' stage as well
-            terms = [t for k in range(lanes)
-                     for t in partial_products(s[1]["w"][k], s[1]["a"][k], 2 * W)]
+            terms = []
+            for k in range(lanes):
+                for i, t in enumerate(partial_products(s[1]["w"][k], s[1]["a"][k], 2 * W)):
+                    pp = Signal(signed(2 * W), name=f"pp{k}_{i}")   # equal widths: lint
+                    m.d.comb += pp.eq(t)
+                    terms.append(pp)
             terms = self._tree(m, adv, follow, terms, first=2)
         step, s_acc = terms, s[2 + TREE_STAGES]
         # last stage: accumulate; the final beat's sum goes to the output register

@@ -11,7 +11,7 @@ tensor length and zero-fills.
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from golden.rlc import LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, WORD_BITS
@@ -20,6 +20,30 @@ from .axis import stream_payload
 from .rlc_decoder import LENGTH_BITS, RLCDecoder
 
 __all__ = ["RLCEncoder", "RLCDecoder", "RLCLoopback"]
+
+
+class _RegisterSlice(wiring.Component):
+    """A full-rate register slice (skid buffer) for a flat stream of ``width`` bits: ``o``
+    and ``i.ready`` both come straight from registers, so neither the data nor the ready
+    path runs through it.  One transfer per clock, latency 1 cycle."""
+
+    def __init__(self, width):
+        super().__init__({"i": In(stream.Signature(width)), "o": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        skid = Signal.like(i.payload)   # a transfer taken while `o` stalled
+        skid_valid = Signal()
+        m.d.comb += i.ready.eq(~skid_valid)
+        with m.If(~o.valid | o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [o.payload.eq(skid), o.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [o.payload.eq(i.payload), o.valid.eq(i.valid)]
+        with m.Elif(i.valid & i.ready):
+            m.d.sync += [skid.eq(i.payload), skid_valid.eq(1)]
+        return m
 
 
 class RLCEncoder(wiring.Component):
@@ -160,7 +184,11 @@ class RLCLoopback(wiring.Component):
     :attr:`WORD_LAG` values plus 6 cycles of pipeline (:attr:`latency` in all).
     """
 
-    #: Cycles a word takes through the FIFO (:class:`SyncFIFOBuffered`, depth >= 2).
+    #: Cycles a word takes from the encoder to the decoder: 1 through the FIFO
+    #: (:class:`SyncFIFO`, whose storage is read asynchronously and so maps to LUT RAM),
+    #: then 1 through a register slice that keeps the read off the decoder's paths.  (A
+    #: :class:`SyncFIFOBuffered` maps to block RAM, whose read alone takes 5.8 ns on the
+    #: ECP5 without the output register Yosys does not use: about 105 MHz at best.)
     FIFO_LATENCY = 2
     #: Values by which the decoder can trail the encoder's input: a word spans up to
     #: 3 × 32 values of pairs, and is held until the next pair (up to 32 values on) shows
@@ -190,11 +218,16 @@ class RLCLoopback(wiring.Component):
         m.submodules.encoder = encoder = RLCEncoder()
         m.submodules.decoder = decoder = RLCDecoder()
         # The FIFO stores a word and its `last` flag as one flat payload of the same width.
-        m.submodules.fifo = fifo = SyncFIFOBuffered(
+        m.submodules.fifo = fifo = SyncFIFO(
             width=encoder.o.payload.shape().size, depth=self.fifo_depth)
         wiring.connect(m, wiring.flipped(self.i), encoder.i)
         wiring.connect(m, encoder.o, fifo.w_stream)
-        wiring.connect(m, fifo.r_stream, decoder.i)
+        # The slice keeps the FIFO's read (and the decoder's `ready` back into the FIFO)
+        # off the decoder's paths: both sides of it start and end at registers (timing).
+        m.submodules.slice = slice_ = _RegisterSlice(fifo.width)
+        wiring.connect(m, fifo.r_stream, slice_.i)
+        m.d.comb += [decoder.i.payload.eq(slice_.o.payload), decoder.i.valid.eq(slice_.o.valid),
+                     slice_.o.ready.eq(decoder.i.ready)]
         wiring.connect(m, decoder.o, wiring.flipped(self.o))
         m.d.comb += [decoder.length.eq(self.length), self.error.eq(decoder.error)]
         return m

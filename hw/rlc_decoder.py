@@ -4,7 +4,7 @@ It has a module of its own because of its size: one FSM (IDLE, WAIT, RUN, FILL, 
 and the datapath stages and actions that FSM uses (:class:`_DecoderDatapath`).
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -64,18 +64,18 @@ class RLCDecoder(wiring.Component):
         d = _DecoderDatapath(m, self)
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
-                d.accept(first=True, owed=self.length)
+                d.accept(first=True)
 
             with m.State("WAIT"):       # mid-tensor, the next word has not arrived yet
-                d.accept(first=False, owed=d.remaining)
+                d.accept(first=False)
 
             with m.State("RUN"):        # expanding pair k: its zeros, then its level
                 d.run()
 
             with m.State("FILL"):       # the code has ended; zero-fill up to N
                 with m.If(d.o_free):
-                    d.emit(0, d.remaining)
-                    with m.If(d.remaining == 1):
+                    d.emit(0)
+                    with m.If(d.rem_one):
                         d.tensor_done(err_now=0)
 
             with m.State("DRAIN"):      # values done, discard this tensor's other words
@@ -83,6 +83,15 @@ class RLCDecoder(wiring.Component):
                 with m.If(self.i.valid & self.i.payload.last):
                     m.next = "IDLE"
         return m
+
+
+def _above_run(count, extra=0):
+    """``count > MAX_RUN + extra`` (``extra`` 0 or 1) from its bits: a wide OR instead of a
+    32-bit carry chain on the path to the error flag (timing)."""
+    above = count[RUN_BITS:] != 0
+    if extra:
+        above = (count[RUN_BITS + 1:] != 0) | (count[RUN_BITS] & (count[:RUN_BITS] != 0))
+    return above
 
 
 def _pair_fields(word, k):
@@ -112,19 +121,30 @@ class _DecoderDatapath:
         self.k = Signal(range(PAIRS_PER_WORD))
         self.zeros = Signal(range(MAX_RUN + 1))   # zeros still to emit before pair k's level
         self.remaining = Signal(LENGTH_BITS)      # values still owed for this tensor
+        # `remaining == 1`, kept in a register of its own (written with `remaining`) so that
+        # no decision of the FSM waits for a 32-bit compare or decrement (timing).
+        self.rem_one = Signal()
 
     def _sticky_error(self):
         # The sticky flag is written in one place: `flag` marks a problem seen this cycle,
         # `clear` the start of a new tensor (whose own first word may carry a problem).
+        # Problems of the word being taken (`take_first`/`take_mid`, judged by `word_bad`)
+        # go to a register of their own, so that the compares on the incoming word and the
+        # FSM's decisions run side by side instead of one after the other (timing); the
+        # output is the OR of the two, which behaves exactly as one sticky register.
         m = self.m
-        error, self.flag, self.clear = Signal(), Signal(), Signal()
-        m.d.sync += error.eq((error & ~self.clear) | self.flag)
-        m.d.comb += self.dut.error.eq(error)
+        self.flag, self.take_first, self.take_mid = Signal(), Signal(), Signal()
+        self.clear = self.take_first
+        state_error, word_error = Signal(), Signal()
+        self.word_bad_first, self.word_bad_mid = Signal(), Signal()
+        word_flag = ((self.take_first & self.word_bad_first) |
+                     (self.take_mid & self.word_bad_mid))
+        m.d.sync += [state_error.eq((state_error & ~self.clear) | self.flag),
+                     word_error.eq((word_error & ~self.clear) | word_flag)]
+        m.d.comb += self.dut.error.eq(state_error | word_error)
 
     def _output_register(self):
         m, o = self.m, self.dut.o
-        self.owed_after = Signal(LENGTH_BITS)  # values owed once this cycle's value leaves
-        m.d.comb += self.owed_after.eq(self.remaining - 1)
         self.o_free = ~o.valid | o.ready
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
@@ -145,59 +165,71 @@ class _DecoderDatapath:
             (self.in_bit63 != self.in_tlast) |                         # framing disagrees
             (self.in_final & (((p0 == 0) & ((p1 != 0) | (p2 != 0))) |  # pair after padding
                               ((p1 == 0) & (p2 != 0)))))
+        # The problems of a word taken as a tensor's first word (with `length`), or later.
+        length = self.dut.length
+        canonical_empty = self.in_empty & self.in_bit63 & self.in_tlast & (self.in_word == 0)
+        self.m.d.comb += [
+            self.word_bad_first.eq(self.in_bad | Mux(
+                length == 0,
+                ~canonical_empty,                             # length 0: only `1<<63`
+                self.in_empty & _above_run(length))),         # too many trailing zeros
+            # Past a tensor's first word, a final word with no pair is non-canonical.
+            self.word_bad_mid.eq(self.in_bad | self.in_empty),
+        ]
 
     def _current_pair(self):
-        """Pair k of the word, and whether another pair follows it in this word."""
-        m, word, k = self.m, self.word, self.k
-        cur_pair, cur_run, cur_level = Signal(PAIR_BITS), Signal(RUN_BITS), Signal(LEVEL_BITS)
-        m.d.comb += cur_pair.eq(word.word_select(k, PAIR_BITS))
-        m.d.comb += [cur_run.eq(cur_pair[:RUN_BITS]), cur_level.eq(cur_pair[RUN_BITS:])]
-        self.cur_run, self.cur_level = cur_run, cur_level
-        self.next_pair = Signal(PAIR_BITS)
-        with m.Switch(k):
-            for kk in range(PAIRS_PER_WORD - 1):
-                with m.Case(kk):
-                    m.d.comb += self.next_pair.eq(_pair_fields(word, kk + 1)[0])
-        self.has_next = (k != PAIRS_PER_WORD - 1) & ~(self.word_final & (self.next_pair == 0))
+        """Pair k of the word, and whether another pair follows it in this word.  The word
+        shifts down by a pair as k advances, so the current pair is always the lowest and no
+        multiplexer selects it; whether a pair follows is computed one step ahead, into a
+        register (timing)."""
+        word = self.word
+        self.cur_run, self.cur_level = _pair_fields(word, 0)[1:]
+        self.next_run = _pair_fields(word, 1)[1]
+        self.has_next = Signal()    # pair k + 1 exists: k < 2 and not padding in a final word
+        self.noncanonical = Signal()   # pair k is (r, 0) with r < 31, also computed ahead
+
+    @staticmethod
+    def _noncanonical(pair):
+        _, run, level = _pair_fields(pair, 0)
+        return (level == 0) & (run != MAX_RUN)
 
     # -- actions of the FSM
 
-    def emit(self, value, remaining_now):
-        """Put ``value`` on the output; ``remaining_now`` (>= 1) values were owed."""
+    def emit(self, value):
+        """Put ``value`` on the output; ``remaining`` (>= 1) values were owed."""
         o = self.dut.o
         self.m.d.sync += [
             o.payload.data.eq(value),
-            o.payload.last.eq(remaining_now == 1),
+            o.payload.last.eq(self.rem_one),
             o.valid.eq(1),
-            self.remaining.eq(remaining_now - 1),  # truncates: only ever called with >= 1
+            self.remaining.eq(self.remaining - 1),  # truncates: only ever called with >= 1
+            self.rem_one.eq(self.remaining == 2),
         ]
 
-    def accept(self, *, first, owed):
-        """Take the word on `i` this cycle; `owed` is the tensor's count of values still
-        owed, `first` whether this word starts the tensor."""
+    def accept(self, *, first):
+        """Take the word on `i` this cycle; `first` whether this word starts the tensor."""
         m, i = self.m, self.dut.i
+        length = self.dut.length
         m.d.comb += i.ready.eq(1)
         with m.If(i.valid):
-            m.d.comb += self.clear.eq(first)
-            # Past a tensor's first word, a final word with no pair is non-canonical.
-            with m.If(self.in_bad if first else (self.in_bad | self.in_empty)):
-                m.d.comb += self.flag.eq(1)
+            # The word's own problems (see `_incoming_word`) are flagged through these.
+            m.d.comb += (self.take_first if first else self.take_mid).eq(1)
             m.d.sync += [
                 self.word.eq(self.in_word), self.word_final.eq(self.in_final),
                 self.word_tlast.eq(self.in_tlast),
-                self.k.eq(0), self.zeros.eq(self.in_run0), self.remaining.eq(owed),
+                self.k.eq(0), self.zeros.eq(self.in_run0),
+                self.has_next.eq(~(self.in_final & (_pair_fields(self.in_word, 1)[0] == 0))),
+                self.noncanonical.eq(self._noncanonical(self.in_word)),
             ]
-            with m.If(owed == 0):
-                # Length 0: nothing to emit; only the single padding word is canonical.
-                with m.If(~(self.in_empty & self.in_bit63 & self.in_tlast &
-                            (self.in_word == 0))):
-                    m.d.comb += self.flag.eq(1)
+            # Mid-tensor, `remaining` already holds the count (`emit` wrote it), and it is
+            # at least 1, so only the first word needs the tests on the count.
+            if first:
+                m.d.sync += [self.remaining.eq(length), self.rem_one.eq(length == 1)]
+            with m.If(length == 0 if first else 0):     # length 0: nothing to emit
                 m.next = "IDLE"
                 with m.If(~self.in_tlast):
                     m.next = "DRAIN"
             with m.Elif(self.in_empty):
-                with m.If(owed > MAX_RUN):
-                    m.d.comb += self.flag.eq(1)            # too many trailing zeros
                 m.next = "FILL"
             with m.Else():
                 m.next = "RUN"
@@ -217,29 +249,34 @@ class _DecoderDatapath:
             m.d.comb += self.flag.eq(1)
             m.next = "IDLE"
         with m.Else():
-            self.accept(first=True, owed=self.dut.length)
+            self.accept(first=True)
 
     def run(self):
         """State RUN: one zero of pair k's run, or its level, per free output cycle."""
         m, remaining = self.m, self.remaining
         with m.If(self.o_free):
             with m.If(self.zeros != 0):
-                self.emit(0, remaining)
+                self.emit(0)
                 m.d.sync += self.zeros.eq(self.zeros - 1)
-                with m.If(remaining == 1):
+                with m.If(self.rem_one):
                     self.tensor_done(err_now=1)            # the pair's level is beyond N
             with m.Else():
-                self.emit(self.cur_level, remaining)
-                noncanonical = (self.cur_level == 0) & (self.cur_run != MAX_RUN)
+                self.emit(self.cur_level)
+                noncanonical = self.noncanonical
                 with m.If(noncanonical):
                     m.d.comb += self.flag.eq(1)
-                with m.If(remaining == 1):
+                with m.If(self.rem_one):
                     self.tensor_done(err_now=noncanonical | self.has_next | ~self.word_final)
                 with m.Elif(self.has_next):
-                    m.d.sync += [self.k.eq(self.k + 1), self.zeros.eq(self.next_pair[:RUN_BITS])]
+                    # k + 1 < 2 only from k = 0; then pair 2 follows unless it is padding.
+                    after = (self.k == 0) & ~(self.word_final &
+                                              (_pair_fields(self.word, 2)[0] == 0))
+                    m.d.sync += [self.k.eq(self.k + 1), self.zeros.eq(self.next_run),
+                                 self.word.eq(self.word >> PAIR_BITS), self.has_next.eq(after),
+                                 self.noncanonical.eq(self._noncanonical(self.word[PAIR_BITS:]))]
                 with m.Elif(self.word_final):
-                    with m.If(remaining > MAX_RUN + 1):
+                    with m.If(_above_run(remaining, 1)):
                         m.d.comb += self.flag.eq(1)        # too many trailing zeros
                     m.next = "FILL"
                 with m.Else():
-                    self.accept(first=False, owed=self.owed_after)
+                    self.accept(first=False)

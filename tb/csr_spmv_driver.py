@@ -45,7 +45,8 @@ class SpMVDriver(TransactionDriver):
     def __init__(self, env, stall, y_ready=None):
         super().__init__(env)
         self.p = build_params()
-        self.latency = CSRSpMV.latency_of(self.p["lanes"])
+        self.latency = CSRSpMV.latency_of(self.p["lanes"], multipliers=self.p["multipliers"],
+                                          x_width=self.p["x_width"])
         pause = STALL if stall else 0.0
         self.x = env.source("s_axis_x", pause)
         self.row = env.source("s_axis_row", pause)
@@ -102,7 +103,8 @@ class SpMVDriver(TransactionDriver):
         lengths = row_lengths(csr) if csr is not None else np.array(rows)
         self.record(Transaction(
             label, outputs=len(rows), expected=expected, malformed=malformed,
-            ideal_cycles=CSRSpMV.cycles(np.clip(lengths, 0, None), p["lanes"]),
+            ideal_cycles=CSRSpMV.cycles(np.clip(lengths, 0, None), p["lanes"],
+                                        multipliers=p["multipliers"], x_width=p["x_width"]),
             info={"lengths": lengths, "ncols": self.x_now.ncols if csr is None else csr.ncols,
                   "x": len(self.x_loads) - 1}))
 

@@ -15,8 +15,8 @@ from tb.runner import PROJECT, VLT, verilator_cmd
 
 
 def fifo_entries(text):
-    """Entries of the FIFO's inner memory in generated Verilog (SyncFIFOBuffered keeps
-    depth - 1 words in memory and one in its output register)."""
+    """Entries of the FIFO's memory in generated Verilog (SyncFIFO keeps all ``depth``
+    words in it)."""
     sizes = re.findall(r"reg \[64:0\] storage \[(\d+):0\];", text)
     assert len(sizes) == 1, sizes
     return int(sizes[0]) + 1
@@ -26,8 +26,8 @@ def test_loopback_fifo_depth_is_a_registry_parameter():
     block = get_block("rlc_loopback")
     assert block.defaults == {"fifo_depth": 64}
     assert block.params({"fifo_depth": 16}) == {"fifo_depth": 16}
-    assert fifo_entries(verilog("rlc_loopback")) == 63
-    assert fifo_entries(verilog("rlc_loopback", fifo_depth=16)) == 15
+    assert fifo_entries(verilog("rlc_loopback")) == 64
+    assert fifo_entries(verilog("rlc_loopback", fifo_depth=16)) == 16
     with pytest.raises(ValueError, match="FIFO depth must be an integer of at least 2, not 1"):
         verilog("rlc_loopback", fifo_depth=1)
 
@@ -41,7 +41,7 @@ def test_generate_cli_takes_fifo_depth(tmp_path):
                           capture_output=True, text=True, cwd=PROJECT)
     assert proc.returncode == 0, proc.stderr
     path = out / "rlc_loopback.v"
-    assert fifo_entries(path.read_text()) == 15
+    assert fifo_entries(path.read_text()) == 16
     lint = subprocess.run(verilator_cmd("--lint-only", "-Wall", VLT, path),
                           capture_output=True, text=True)
     assert lint.returncode == 0 and "%Warning" not in lint.stderr, lint.stderr
