@@ -26,9 +26,9 @@ from bench.timing import best_time
 SEED = 20160618
 DENSITIES = (0.0, 0.01, 0.10, 0.50, 1.0)
 LANES = (1, 4, 8)
-# CSRSpMV.latency_of(lanes) at the block's defaults (LUT multipliers, 16-bit x): final step
-# to final y (read, x register, 3 product stages, [tree,] accumulate)
-LATENCY = {1: 6, 4: 7, 8: 7}
+# CSRSpMV.latency_of(lanes) at the block's defaults (DSP multipliers): final step to final
+# y (read, x register, multiply, [tree,] accumulate)
+LATENCY = {1: 4, 4: 5, 8: 5}
 
 
 def _matrix(rng, n, density):

@@ -17,6 +17,12 @@ Rows per (pair, test):
 * ``dense fallback rate`` row, ``fb/sparse``: the sparse unit's MACs/clock on
   ``mac_dense_rows`` (unpruned rows in dense-fallback mode) over ``mac_pruned_export``
   (same shape, sparse mode): ``n/m`` apart from the latency's share.
+
+Then a second table, once ``make synth`` has run: each unit's ECP5 LFE5U-25F figures
+(DSP = MULT18X18D, LUT, FF, carry, BRAM, Fmax at seed 1 and its range over seeds 1-3, the
+critical path), the multipliers side by side and the sparse unit's DSPs and LUTs over the
+twin's, read from make synth's cache for the Verilog of these very builds (no tool runs
+here; a row says "not synthesised yet" otherwise).
 """
 
 import os
@@ -84,11 +90,6 @@ def pair_rows(label, params, seed):
     return rows
 
 
-# make synth's figures shown side by side: each pair, and the default pair's LUT-multiplier
-# builds (DSP against LUT multipliers)
-SYNTH_PAIRS = {**PAIRS, "2:4 G=4 int8, LUT mults": {"multipliers": "lut"}}
-
-
 def synth_rows(label, params, seeds=(1, 2, 3)):
     """The sparse unit's and the twin's place-and-route figures on ECP5 25F, as ``make
     synth`` left them in its cache (``fpga.flow.run_config(..., cached_only=True)``: the
@@ -140,7 +141,7 @@ def run(quick=False):
     seed = int(os.environ.get("SEED") or 1)
     pairs = dict(list(PAIRS.items())[:1]) if quick else PAIRS
     rows = [row for label, params in pairs.items() for row in pair_rows(label, params, seed)]
-    return rows + [{"section": "synth", **row} for label, params in SYNTH_PAIRS.items()
+    return rows + [{"section": "synth", **row} for label, params in PAIRS.items()
                    for row in synth_rows(label, params)]
 
 

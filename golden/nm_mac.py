@@ -86,7 +86,6 @@ class NMConfig:
     width: int = 8
     acc_width: int = 32
     overflow: str = "wrap"
-    multipliers: str = "dsp"     # hardware only (DSP blocks or LUTs): no effect on results
 
     def __post_init__(self):
         m = _int("m", self.m, 2, 16)
@@ -101,8 +100,6 @@ class NMConfig:
             raise ValueError(f"width must be 8 or 16, not {self.width!r}")
         _int("acc_width", self.acc_width, 2 * self.width, 64)
         accumulate.check_overflow(self.overflow)
-        if self.multipliers not in ("dsp", "lut"):
-            raise ValueError(f"multipliers must be 'dsp' or 'lut', not {self.multipliers!r}")
 
     # ------------------------------------------------------------------ layout
     @property

@@ -52,10 +52,10 @@ row like any other (its final step waits for the null beat if ``nz`` is late).  
 whose first row length is accepted in cycle 0 delivers its final y (``last``) in cycle
 ``steps + LATENCY``, where ``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty
 rows`` for ``lanes = 1``) and
-:attr:`CSRSpMV.latency` is 6 for ``lanes = 1`` with the default LUT multipliers and
-16-bit x (memory read, x register, three product stages, accumulate + output queue) and 7
-for ``lanes > 1`` (plus a registered adder tree); with ``multipliers="dsp"`` 4 and 5 (one
-product stage).  The
+:attr:`CSRSpMV.latency` is 4 for ``lanes = 1`` with the default DSP multipliers (memory
+read, x register, registered multiply, accumulate + output queue) and 5 for ``lanes > 1``
+(plus a registered adder tree); with ``multipliers="lut"`` and 16-bit x, 6 and 7 (three
+product stages).  The
 formula is :func:`golden.csr.matrix_cycles`; :meth:`CSRSpMV.cycles` applies it with this
 block's latency (:meth:`CSRSpMV.latency_of` gives it without building a block).
 Consecutive non-zeros of one row accumulate in a single-cycle register loop, so there is
@@ -145,11 +145,11 @@ class CSRSpMV(CheckedFirst, wiring.Component):
     col_width, row_width : 8, 16, 24 or 32 (default 16)
         Widths of the col_idx field and of the row-length field; they only need to hold
         ``max_cols``, and anything above ``ncols`` in them is flagged, never truncated.
-    multipliers : "lut" (default) or "dsp"
-        How each lane multiplies: radix-4 partial products in LUTs and carry chains,
-        pipelined one adder level per clock, or one inferred DSP (ECP5 MULT18X18D: its
-        unregistered multiply leaves about 137 MHz between registers).  Same results and
-        throughput; the latency differs (:meth:`latency_of`).
+    multipliers : "dsp" (default) or "lut"
+        How each lane multiplies: one inferred DSP (ECP5 MULT18X18D; its unregistered
+        multiply leaves about 137 MHz between registers), or radix-4 partial products in
+        LUTs and carry chains, pipelined one adder level per clock (no DSP; about twice the
+        LUTs).  Same results and throughput; the latency differs (:meth:`latency_of`).
 
     Bad parameters raise ValueError naming the parameter, before the object exists
     (:class:`hw.datapath.CheckedFirst`).
@@ -157,7 +157,7 @@ class CSRSpMV(CheckedFirst, wiring.Component):
 
     def __init__(self, *, value_width=16, x_width=16, acc_width=32, overflow="wrap",
                  max_rows=1024, max_cols=1024, lanes=1, col_width=16, row_width=16,
-                 multipliers="lut"):
+                 multipliers="dsp"):
         # The values were checked by check_params, before the object was created.
         self.value_width, self.x_width, self.acc_width = value_width, x_width, acc_width
         self.overflow, self.max_rows, self.max_cols = overflow, max_rows, max_cols
@@ -198,14 +198,14 @@ class CSRSpMV(CheckedFirst, wiring.Component):
         choice_param("multipliers", multipliers, MULTIPLIERS)
 
     @staticmethod
-    def latency_of(lanes=1, *, multipliers="lut", x_width=16):
+    def latency_of(lanes=1, *, multipliers="dsp", x_width=16):
         """Cycles from a matrix's final step to its final y: memory read, x register,
         the product (:func:`hw.csr_stages.product_stages`: 1 with a DSP, 3 with LUTs and
         16-bit x), [adder tree,] accumulate.  Defaults: the block's."""
         return 3 + product_stages(x_width, multipliers) + (lanes > 1)
 
     @classmethod
-    def cycles(cls, row_lengths, lanes=1, *, multipliers="lut", x_width=16):
+    def cycles(cls, row_lengths, lanes=1, *, multipliers="dsp", x_width=16):
         """Cycles from a matrix's first row-length transfer to its final y when nothing
         stalls (:func:`golden.csr.matrix_cycles` with this block's latency)."""
         return matrix_cycles(row_lengths, lanes=lanes, latency=cls.latency_of(

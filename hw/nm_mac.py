@@ -47,8 +47,7 @@ of a dot product whose final ``w`` beat is taken in cycle ``c`` is offered in cy
 :data:`LATENCY` (5, for every parameter set: selected operands registered, products
 registered, the adder tree in :data:`TREE_STAGES` = 2 registered stages (its levels split
 evenly, at most two between registers up to 16 products), accumulate into the output
-register; with LUT multipliers the partial products enter the tree, which then takes the
-products' stage too), so back-to-back dot products totalling
+register), so back-to-back dot products totalling
 ``B`` ``w`` beats take ``B + LATENCY`` cycles from the first ``w`` transfer to the last
 result (:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
 input's ``valid`` (both operands are needed) and on ``o.ready``: the whole pipeline holds
@@ -76,18 +75,17 @@ from golden.nm_mac import NMConfig
 
 from .axis import stream_payload
 from .datapath import (OVERFLOW_MODES, accumulate_next, choice_param, incr, int_param,
-                       partial_products, tree_sum)
+                       tree_sum)
 
 __all__ = ["LATENCY", "TREE_STAGES", "SparseMAC", "DenseMAC"]
 
 TREE_STAGES = 2   # registered stages of the adder tree
-MULTIPLIERS = ("dsp", "lut")   # products by "*" (DSP blocks) or by partial products in LUTs
 # cycles from a dot product's final w transfer to its result's transfer: operands,
 # products, the tree's stages, accumulator into the output register
 LATENCY = 3 + TREE_STAGES
 
 
-def _config(n, m, groups, width, acc_width, overflow, multipliers):
+def _config(n, m, groups, width, acc_width, overflow):
     """The checked :class:`NMConfig` (ValueError naming the first bad parameter)."""
     int_param("m", m, 2, 16)
     if m & (m - 1):
@@ -105,17 +103,16 @@ def _config(n, m, groups, width, acc_width, overflow, multipliers):
     int_param("acc_width", acc_width, 2 * width, 64)
     choice_param("overflow", overflow, OVERFLOW_MODES)
     return NMConfig(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                    overflow=overflow, multipliers=multipliers)
+                    overflow=overflow)
 
 
 class _MACUnit(wiring.Component):
     """What both units share: the streams, the pipeline behind the operand selection, the
     output register and the error flag."""
 
-    def _setup(self, params, multipliers, *, dense):
+    def _setup(self, params, *, dense):
         try:
-            self.multipliers = choice_param("multipliers", multipliers, MULTIPLIERS)
-            self.cfg = _config(**params, multipliers=multipliers)
+            self.cfg = _config(**params)
         except ValueError:
             self._MustUse__silence = True    # never elaborated: no "unused" warning
             raise
@@ -152,23 +149,12 @@ class _MACUnit(wiring.Component):
             m.d.sync += [s[1]["valid"].eq(take), s[1]["last"].eq(last), s[1]["err"].eq(err)]
             for k, (wv, av) in enumerate(pairs):
                 m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
-        if self.multipliers == "dsp":
-            # stage 2: products, registered (a DSP's output register), then the tree
-            terms = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
-            with m.If(adv):
-                follow(2)
-                m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(terms)]
-            terms = self._tree(m, adv, follow, terms, first=3)
-        else:
-            # LUT multipliers: every product's partial products join the adder tree, which
-            # takes the products' stage as well
-            terms = []
-            for k in range(lanes):
-                for i, t in enumerate(partial_products(s[1]["w"][k], s[1]["a"][k], 2 * W)):
-                    pp = Signal(signed(2 * W), name=f"pp{k}_{i}")   # equal widths: lint
-                    m.d.comb += pp.eq(t)
-                    terms.append(pp)
-            terms = self._tree(m, adv, follow, terms, first=2)
+        # stage 2: products, registered (a DSP's output register), then the tree
+        terms = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
+        with m.If(adv):
+            follow(2)
+            m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(terms)]
+        terms = self._tree(m, adv, follow, terms, first=3)
         step, s_acc = terms, s[2 + TREE_STAGES]
         # last stage: accumulate; the final beat's sum goes to the output register
         acc = Signal(signed(len(step)))
@@ -239,16 +225,11 @@ class SparseMAC(_MACUnit):
         Signed accumulator width (INT8 accumulates in INT32, as on the A100).
     overflow : "wrap" or "saturate"
         Two's-complement wrap, or clamping after every beat's step.
-    multipliers : "dsp" or "lut" (default "dsp")
-        Products by ``*`` (one DSP block each on an FPGA), or as partial products
-        (:func:`hw.datapath.partial_products`) summed in the adder tree, in LUTs and carry
-        chains, for a device short of DSPs.  Same results, latency and throughput.
     """
 
-    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
-                 multipliers="dsp"):
+    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
         self._setup(dict(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), multipliers, dense=False)
+                         overflow=overflow), dense=False)
 
     def elaborate(self, platform):
         m = Module()
@@ -309,10 +290,9 @@ class DenseMAC(_MACUnit):
     Parameters as :class:`SparseMAC` without ``n``.
     """
 
-    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
-                 multipliers="dsp"):
+    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
         self._setup(dict(n=1, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), multipliers, dense=True)
+                         overflow=overflow), dense=True)
 
     def elaborate(self, platform):
         m = Module()

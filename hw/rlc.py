@@ -42,7 +42,11 @@ class _RegisterSlice(wiring.Component):
             with m.Else():
                 m.d.sync += [o.payload.eq(i.payload), o.valid.eq(i.valid)]
         with m.Elif(i.valid & i.ready):
-            m.d.sync += [skid.eq(i.payload), skid_valid.eq(1)]
+            m.d.sync += skid_valid.eq(1)
+        # `skid` follows the input whenever it is empty, so that its load enable is a
+        # register (`skid_valid`), not the downstream `ready` (timing).
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(i.payload)
         return m
 
 
@@ -82,6 +86,7 @@ class RLCEncoder(wiring.Component):
         i, o = self.i, self.o
 
         run = Signal(range(MAX_RUN + 1))          # zeros pending since the last pair
+        run_full = Signal()                       # `run == MAX_RUN`, kept ahead (timing)
         acc = Signal(PAIR_BITS * PAIRS_PER_WORD)  # pairs of the word being filled
         fill = Signal(range(PAIRS_PER_WORD))      # pairs already in `acc`
 
@@ -101,19 +106,22 @@ class RLCEncoder(wiring.Component):
 
         # -- Pair formation: a non-zero value, or the 32nd pending zero, closes a pair.
         emit_pair = Signal()
-        m.d.comb += emit_pair.eq(take & ((value != 0) | (run == MAX_RUN)))
+        m.d.comb += emit_pair.eq(take & ((value != 0) | run_full))
         with m.If(take):
             with m.If(emit_pair | last):
-                m.d.sync += run.eq(0)             # at `last` the pending zeros are dropped
+                m.d.sync += [run.eq(0), run_full.eq(0)]   # at `last` pending zeros are dropped
             with m.Else():
-                m.d.sync += run.eq(run + 1)
+                m.d.sync += [run.eq(run + 1), run_full.eq(run == MAX_RUN - 1)]
 
         # -- The word as it stands after this cycle's pair.
         word_now = Signal.like(acc)
         fill_now = Signal(range(PAIRS_PER_WORD + 1))
-        m.d.comb += [word_now.eq(acc), fill_now.eq(fill + emit_pair)]
+        # The slots from `fill` on are always zero (`acc` is cleared with each new word),
+        # so the pair is ORed into its slot rather than multiplexed (timing).
+        pair_in = Signal.like(acc)
         with m.If(emit_pair):
-            m.d.comb += word_now.word_select(fill, PAIR_BITS).eq(Cat(run, value))
+            m.d.comb += pair_in.word_select(fill, PAIR_BITS).eq(Cat(run, value))
+        m.d.comb += [word_now.eq(acc | pair_in), fill_now.eq(fill + emit_pair)]
 
         hold_pending = hold_valid & ~hold_resolved
         word_full = fill_now == PAIRS_PER_WORD
@@ -181,15 +189,17 @@ class RLCLoopback(wiring.Component):
         that many dense values.
 
     Throughput is one value per clock; the latency depends on the data, at most
-    :attr:`WORD_LAG` values plus 6 cycles of pipeline (:attr:`latency` in all).
+    :attr:`WORD_LAG` values plus 7 cycles of pipeline (:attr:`latency` in all).
     """
 
-    #: Cycles a word takes from the encoder to the decoder: 1 through the FIFO
-    #: (:class:`SyncFIFO`, whose storage is read asynchronously and so maps to LUT RAM),
-    #: then 1 through a register slice that keeps the read off the decoder's paths.  (A
-    #: :class:`SyncFIFOBuffered` maps to block RAM, whose read alone takes 5.8 ns on the
-    #: ECP5 without the output register Yosys does not use: about 105 MHz at best.)
-    FIFO_LATENCY = 2
+    #: Cycles a word takes from the encoder to the decoder: 1 through a register slice
+    #: that keeps the FIFO's level compare (its ``w_rdy``) off the encoder's paths, 1
+    #: through the FIFO (:class:`SyncFIFO`, whose storage is read asynchronously and so
+    #: maps to LUT RAM), then 1 through a register slice that keeps the read off the
+    #: decoder's paths.  (A :class:`SyncFIFOBuffered` maps to block RAM, whose read alone
+    #: takes 5.8 ns on the ECP5 without the output register Yosys does not use: about
+    #: 105 MHz at best.)
+    FIFO_LATENCY = 3
     #: Values by which the decoder can trail the encoder's input: a word spans up to
     #: 3 × 32 values of pairs, and is held until the next pair (up to 32 values on) shows
     #: that it is not the final word: (PAIRS_PER_WORD + 1) × (MAX_RUN + 1) = 128.
@@ -199,7 +209,7 @@ class RLCLoopback(wiring.Component):
     FULL_RATE_DEPTH = -(-WORD_LAG // PAIRS_PER_WORD)
     #: With nothing stalling and ``fifo_depth >= FULL_RATE_DEPTH``, N values (any number of
     #: back-to-back tensors of the set ``length``) take at most N + latency cycles from the
-    #: first input transfer to the last output transfer: 2 + 2 + 2 + 128 = 134.
+    #: first input transfer to the last output transfer: 2 + 3 + 2 + 128 = 135.
     latency = RLCEncoder.latency + FIFO_LATENCY + RLCDecoder.latency + WORD_LAG
 
     i: In(stream.Signature(stream_payload(LEVEL_BITS)))
@@ -221,13 +231,16 @@ class RLCLoopback(wiring.Component):
         m.submodules.fifo = fifo = SyncFIFO(
             width=encoder.o.payload.shape().size, depth=self.fifo_depth)
         wiring.connect(m, wiring.flipped(self.i), encoder.i)
-        wiring.connect(m, encoder.o, fifo.w_stream)
-        # The slice keeps the FIFO's read (and the decoder's `ready` back into the FIFO)
-        # off the decoder's paths: both sides of it start and end at registers (timing).
-        m.submodules.slice = slice_ = _RegisterSlice(fifo.width)
-        wiring.connect(m, fifo.r_stream, slice_.i)
-        m.d.comb += [decoder.i.payload.eq(slice_.o.payload), decoder.i.valid.eq(slice_.o.valid),
-                     slice_.o.ready.eq(decoder.i.ready)]
+        # Register slices on both sides of the FIFO: every path into or out of it starts
+        # and ends at a register, off the encoder's and the decoder's own paths (timing).
+        m.submodules.w_slice = w_slice = _RegisterSlice(fifo.width)
+        m.submodules.r_slice = r_slice = _RegisterSlice(fifo.width)
+        m.d.comb += [w_slice.i.payload.eq(encoder.o.payload), w_slice.i.valid.eq(encoder.o.valid),
+                     encoder.o.ready.eq(w_slice.i.ready)]
+        wiring.connect(m, w_slice.o, fifo.w_stream)
+        wiring.connect(m, fifo.r_stream, r_slice.i)
+        m.d.comb += [decoder.i.payload.eq(r_slice.o.payload), decoder.i.valid.eq(r_slice.o.valid),
+                     r_slice.o.ready.eq(decoder.i.ready)]
         wiring.connect(m, decoder.o, wiring.flipped(self.o))
         m.d.comb += [decoder.length.eq(self.length), self.error.eq(decoder.error)]
         return m

@@ -113,6 +113,7 @@ class _DecoderDatapath:
         self._output_register()
         self._incoming_word()
         self._current_pair()
+        self._word_register()
 
     def _tensor_state(self):
         self.word = Signal(PAIR_BITS * PAIRS_PER_WORD)
@@ -120,6 +121,7 @@ class _DecoderDatapath:
         self.word_tlast = Signal()   # the input framing ends with this word
         self.k = Signal(range(PAIRS_PER_WORD))
         self.zeros = Signal(range(MAX_RUN + 1))   # zeros still to emit before pair k's level
+        self.at_level = Signal()   # `zeros == 0`, written with `zeros` (timing)
         self.remaining = Signal(LENGTH_BITS)      # values still owed for this tensor
         # `remaining == 1`, kept in a register of its own (written with `remaining`) so that
         # no decision of the FSM waits for a 32-bit compare or decrement (timing).
@@ -129,19 +131,20 @@ class _DecoderDatapath:
         # The sticky flag is written in one place: `flag` marks a problem seen this cycle,
         # `clear` the start of a new tensor (whose own first word may carry a problem).
         # Problems of the word being taken (`take_first`/`take_mid`, judged by `word_bad`)
-        # go to a register of their own, so that the compares on the incoming word and the
+        # go to registers of their own, so that the compares on the incoming word and the
         # FSM's decisions run side by side instead of one after the other (timing); the
-        # output is the OR of the two, which behaves exactly as one sticky register.
+        # output is the OR of the three, which behaves exactly as one sticky register.
         m = self.m
         self.flag, self.take_first, self.take_mid = Signal(), Signal(), Signal()
         self.clear = self.take_first
-        state_error, word_error = Signal(), Signal()
+        state_error, first_error, mid_error = Signal(), Signal(), Signal()
         self.word_bad_first, self.word_bad_mid = Signal(), Signal()
-        word_flag = ((self.take_first & self.word_bad_first) |
-                     (self.take_mid & self.word_bad_mid))
-        m.d.sync += [state_error.eq((state_error & ~self.clear) | self.flag),
-                     word_error.eq((word_error & ~self.clear) | word_flag)]
-        m.d.comb += self.dut.error.eq(state_error | word_error)
+        m.d.sync += [
+            state_error.eq((state_error & ~self.clear) | self.flag),
+            first_error.eq(Mux(self.clear, self.word_bad_first, first_error)),
+            mid_error.eq((mid_error & ~self.clear) | (self.take_mid & self.word_bad_mid)),
+        ]
+        m.d.comb += self.dut.error.eq(state_error | first_error | mid_error)
 
     def _output_register(self):
         m, o = self.m, self.dut.o
@@ -187,6 +190,26 @@ class _DecoderDatapath:
         self.next_run = _pair_fields(word, 1)[1]
         self.has_next = Signal()    # pair k + 1 exists: k < 2 and not padding in a final word
         self.noncanonical = Signal()   # pair k is (r, 0) with r < 31, also computed ahead
+        # Their combinations the FSM asks for, written with them: pair k is the code's
+        # last and canonical (`end_ok`), or the last of a word that is not final.
+        self.end_ok, self.needs_word = Signal(), Signal()
+
+    def _set_pair(self, has_next, noncanonical, final):
+        """Write the flags of the pair about to become pair k."""
+        self.m.d.sync += [
+            self.has_next.eq(has_next), self.noncanonical.eq(noncanonical),
+            self.end_ok.eq(~has_next & ~noncanonical & final),
+            self.needs_word.eq(~has_next & ~final),
+        ]
+
+    def _word_register(self):
+        """The word is loaded from the input or shifted down by a pair, in one place:
+        `has_next` alone selects which (it is 0 outside RUN, and in RUN a word is only
+        taken after the last pair), so the FSM's decisions only drive the enable (timing)."""
+        self.word_write = Signal()
+        with self.m.If(self.word_write):
+            self.m.d.sync += self.word.eq(
+                Mux(self.has_next, self.word >> PAIR_BITS, self.in_word))
 
     @staticmethod
     def _noncanonical(pair):
@@ -214,22 +237,25 @@ class _DecoderDatapath:
         with m.If(i.valid):
             # The word's own problems (see `_incoming_word`) are flagged through these.
             m.d.comb += (self.take_first if first else self.take_mid).eq(1)
+            m.d.comb += self.word_write.eq(1)
             m.d.sync += [
-                self.word.eq(self.in_word), self.word_final.eq(self.in_final),
+                self.word_final.eq(self.in_final),
                 self.word_tlast.eq(self.in_tlast),
-                self.k.eq(0), self.zeros.eq(self.in_run0),
-                self.has_next.eq(~(self.in_final & (_pair_fields(self.in_word, 1)[0] == 0))),
-                self.noncanonical.eq(self._noncanonical(self.in_word)),
+                self.k.eq(0), self.zeros.eq(self.in_run0), self.at_level.eq(self.in_run0 == 0),
             ]
+            self._set_pair(~(self.in_final & (_pair_fields(self.in_word, 1)[0] == 0)),
+                           self._noncanonical(self.in_word), self.in_final)
             # Mid-tensor, `remaining` already holds the count (`emit` wrote it), and it is
             # at least 1, so only the first word needs the tests on the count.
             if first:
                 m.d.sync += [self.remaining.eq(length), self.rem_one.eq(length == 1)]
             with m.If(length == 0 if first else 0):     # length 0: nothing to emit
+                m.d.sync += self.has_next.eq(0)         # outside RUN (`_word_register`)
                 m.next = "IDLE"
                 with m.If(~self.in_tlast):
                     m.next = "DRAIN"
             with m.Elif(self.in_empty):
+                m.d.sync += self.has_next.eq(0)
                 m.next = "FILL"
             with m.Else():
                 m.next = "RUN"
@@ -242,11 +268,13 @@ class _DecoderDatapath:
         m = self.m
         with m.If(~self.word_tlast):
             m.d.comb += self.flag.eq(1)                    # more code than values
+            m.d.sync += self.has_next.eq(0)                # see `_word_register`
             m.next = "DRAIN"
         with m.Elif(err_now):
             # Keep the error visible for at least one cycle before the next tensor
             # clears it, so it can always be attributed to the tensor that caused it.
             m.d.comb += self.flag.eq(1)
+            m.d.sync += self.has_next.eq(0)
             m.next = "IDLE"
         with m.Else():
             self.accept(first=True)
@@ -255,9 +283,9 @@ class _DecoderDatapath:
         """State RUN: one zero of pair k's run, or its level, per free output cycle."""
         m, remaining = self.m, self.remaining
         with m.If(self.o_free):
-            with m.If(self.zeros != 0):
+            with m.If(~self.at_level):
                 self.emit(0)
-                m.d.sync += self.zeros.eq(self.zeros - 1)
+                m.d.sync += [self.zeros.eq(self.zeros - 1), self.at_level.eq(self.zeros == 1)]
                 with m.If(self.rem_one):
                     self.tensor_done(err_now=1)            # the pair's level is beyond N
             with m.Else():
@@ -266,17 +294,19 @@ class _DecoderDatapath:
                 with m.If(noncanonical):
                     m.d.comb += self.flag.eq(1)
                 with m.If(self.rem_one):
-                    self.tensor_done(err_now=noncanonical | self.has_next | ~self.word_final)
+                    self.tensor_done(err_now=~self.end_ok)
                 with m.Elif(self.has_next):
                     # k + 1 < 2 only from k = 0; then pair 2 follows unless it is padding.
                     after = (self.k == 0) & ~(self.word_final &
                                               (_pair_fields(self.word, 2)[0] == 0))
                     m.d.sync += [self.k.eq(self.k + 1), self.zeros.eq(self.next_run),
-                                 self.word.eq(self.word >> PAIR_BITS), self.has_next.eq(after),
-                                 self.noncanonical.eq(self._noncanonical(self.word[PAIR_BITS:]))]
-                with m.Elif(self.word_final):
+                                 self.at_level.eq(self.next_run == 0)]
+                    m.d.comb += self.word_write.eq(1)          # shifts (`has_next`)
+                    self._set_pair(after, self._noncanonical(self.word[PAIR_BITS:]),
+                                   self.word_final)
+                with m.Elif(self.needs_word):              # not final: the next word
+                    self.accept(first=False)
+                with m.Else():                             # final: zero-fill the rest
                     with m.If(_above_run(remaining, 1)):
                         m.d.comb += self.flag.eq(1)        # too many trailing zeros
                     m.next = "FILL"
-                with m.Else():
-                    self.accept(first=False)

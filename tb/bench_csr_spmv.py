@@ -7,7 +7,7 @@ are compared with :func:`golden.csr.spmv` and must keep ``error`` low; malformed
 are compared y and ``error`` beat for beat with the golden stream model
 (:func:`golden.csr_lenient.spmv_lenient`, x as :func:`golden.csr_lenient.load_x` stores it).  Without
 stalls each test asserts the cycle bound of README, ``CSRSpMV.cycles`` (Σ max(1,
-ceil(row length / lanes)) + 1 + latency, i.e. NNZ + empty rows + 7 for one lane, default build) for
+ceil(row length / lanes)) + 1 + latency, i.e. NNZ + empty rows + 5 for one lane, default build) for
 every train of back-to-back matrices sharing one x, and that each x reload between
 trains costs exactly ncols + 1 cycles.  Every wait on the DUT is bounded
 (:class:`tb.transactions.TransactionDriver`), so a hang fails the test instead of the

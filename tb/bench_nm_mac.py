@@ -3,7 +3,8 @@
 
 The same tests run on every build in :mod:`tb.benches`; they read the top's name and
 parameters, so golden is asked exactly what the hardware computes.  Workloads depend only
-on the seed and the test name, so the sparse unit and the twin get the same dot products
+on the seed and the test name (which carries the workload's N:M pattern ``n``, a test
+parameter: see :func:`patterns`), so the sparse unit and the twin get the same dot products
 (in their own packing) and record a digest of their results: ``tests/test_nm_mac_twins.py``
 and ``make bench`` compare the digests of the two tops.  Without stalls every test asserts
 that back-to-back dot products take exactly (w beats + :data:`hw.nm_mac.LATENCY`) cycles

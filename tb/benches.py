@@ -42,12 +42,6 @@ BENCHES = [
           r"\.mac_(pruned_export|groups|extremes|fallback|dense_rows)"),
     Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes)/stall=\w+/n=1$",
           {"groups": 1, "width": 16, "acc_width": 40}, "g1_int16"),   # twin of 1of4_g1_int16
-    # LUT multipliers (partial products in the adder tree): the DSP-less builds make synth
-    # compares with the defaults
-    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes|fallback|malformed)",
-          {"multipliers": "lut"}, "lut"),
-    Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes)/stall=\w+/n=2$",
-          {"multipliers": "lut"}, "lut"),
     Bench("cnv_encoder", "tb.bench_cnv", r"\.encoder_"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_", {"acc_width": 20}, "acc20"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_",

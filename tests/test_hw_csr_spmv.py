@@ -109,7 +109,7 @@ def test_cycle_bound_back_to_back_no_stall():
         assert g[-1][3] - starts[i] + 1 == s + 1 + dut.latency, f"matrix {i}"
     # Back to back: each matrix's first row length is taken while the previous one ends.
     assert ys[-1][3] - starts[0] + 1 == sum(steps) + 1 + dut.latency
-    assert [CSRSpMV.cycles(np.diff(c.row_ptr)) for c in csrs] == [s + 7 for s in steps]
+    assert [CSRSpMV.cycles(np.diff(c.row_ptr)) for c in csrs] == [s + 5 for s in steps]
     for prev, nxt, s in zip(starts, starts[1:], steps):
         assert nxt - prev == s
 
@@ -166,10 +166,13 @@ def test_x_reload_costs_ncols_plus_one(lanes):
 # ------------------------------------------------------------------ lanes > 1
 
 
-@pytest.mark.parametrize("lanes, overflow", [(2, "saturate"), (4, "wrap"), (8, "saturate")])
-def test_lanes_match_golden_and_cycle_count(lanes, overflow):
+@pytest.mark.parametrize("lanes, overflow, multipliers",
+                         [(2, "saturate", "dsp"), (4, "wrap", "dsp"), (8, "saturate", "dsp"),
+                          (1, "wrap", "lut"), (4, "saturate", "lut")])
+def test_lanes_match_golden_and_cycle_count(lanes, overflow, multipliers):
     dut = CSRSpMV(lanes=lanes, overflow=overflow, value_width=8, x_width=8, acc_width=16,
-                  max_rows=16, max_cols=16)
+                  max_rows=16, max_cols=16, multipliers=multipliers)
+    assert dut.latency == CSRSpMV.latency_of(lanes, multipliers=multipliers, x_width=8)
     rng = np.random.default_rng(lanes)
     x = rng.integers(-128, 128, size=16)
     csrs = [from_dense(random_matrix(rng, r, 16, d, 8))
@@ -283,3 +286,21 @@ def test_rejected_parameters_leave_no_unused_component():
                 pass
         gc.collect()
     assert not [w for w in caught if "never used" in str(w.message)]
+
+
+@pytest.mark.parametrize("vw, xw", [(16, 16), (5, 3), (3, 1)])
+def test_lut_multipliers_are_exact_at_the_extremes(vw, xw):
+    """Radix-4 LUT products: every extreme value times every extreme x, odd widths too."""
+    dut = CSRSpMV(value_width=vw, x_width=xw, acc_width=vw + xw, max_rows=8, max_cols=8,
+                  multipliers="lut")
+    lo_v, hi_v, lo_x, hi_x = -(1 << vw - 1), (1 << vw - 1) - 1, -(1 << xw - 1), (1 << xw - 1) - 1
+    x = np.array(sorted({lo_x, hi_x, 0, -1, 1 if xw > 1 else 0}), dtype=np.int64)
+    a = np.array([[lo_v] * len(x), [hi_v] * len(x), [-1] * len(x), [lo_v + 1] * len(x)])
+    kw = dict(value_width=vw, x_width=xw, acc_width=vw + xw)
+    xf = 8 * -(-xw // 8)                      # the x stream field: sign-extended bytes
+    for col in range(len(x)):
+        m = np.zeros_like(a)
+        m[:, col] = a[:, col]
+        c = from_dense(m)
+        ys, _ = simulate(dut, [x_job(x, xf), mat_job(c, value_width=vw)])
+        check_good(ys, spmv(c, x, **kw))

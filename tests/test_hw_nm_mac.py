@@ -80,9 +80,7 @@ def run(dut, frames, *, pause=0.0, seed=0, max_cycles=5000):
 
 CONFIGS = [dict(), dict(groups=1, overflow="saturate"), dict(n=1, m=4, groups=2, width=16,
                                                              acc_width=40),
-           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate"),
-           dict(multipliers="lut"), dict(n=1, m=4, groups=1, width=16, acc_width=40,
-                                         multipliers="lut")]
+           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate")]
 
 
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
@@ -138,14 +136,13 @@ def test_dense_twin_agrees():
     assert out[-1][2] - first + 1 == sum(len(f[0]) for f in frames) + LATENCY
 
 
-@pytest.mark.parametrize("multipliers", ["dsp", "lut"])
 @pytest.mark.parametrize("width", [8, 16])
-def test_extreme_products_both_multipliers(multipliers, width):
-    """Most negative x most negative and x most positive in every slot, in both units: the
-    LUT multipliers' sign handling (partial products) as well as the DSP's."""
+def test_extreme_products_both_units(width):
+    """Most negative x most negative and x most positive in every slot, in both units,
+    through every stage of the pipelined adder tree, with the exact cycle count."""
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    sparse = SparseMAC(width=width, acc_width=2 * width + 8, multipliers=multipliers)
-    dense = DenseMAC(width=width, acc_width=2 * width + 8, multipliers=multipliers)
+    sparse = SparseMAC(width=width, acc_width=2 * width + 8)
+    dense = DenseMAC(width=width, acc_width=2 * width + 8)
     cfg = sparse.cfg
     k = 3 * cfg.span
     rows = [(np.tile([lo, 0, lo, 0], k // 4), np.full(k, lo)),
@@ -166,7 +163,7 @@ def test_extreme_products_both_multipliers(multipliers, width):
 
 
 @pytest.mark.parametrize("kw, msg", [
-    (dict(multipliers="fabric"), "multipliers must be 'dsp' or 'lut'"),
+
     (dict(m=6), "m must be a power of two"), (dict(n=0), "n must be an integer in"),
     (dict(n=3, m=8), "n must divide m"), (dict(groups=3), "groups must be a power of two"),
     (dict(width=12), "width must be 8 or 16"), (dict(acc_width=8), "acc_width must be"),
