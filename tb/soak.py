@@ -182,7 +182,7 @@ def run_job(job, out_dir=None):
 
 def _table(results, configs):
     from .report import print_table
-    header = ["block", "unit", "jobs", "elements", "cycles", "cycles/s", "malformed",
+    header = ["block", "unit", "jobs", "elements", "cycles", "cycles/s", "malformed (p)",
               "checks", "mismatches", "result"]
     rows = []
     for c in configs:

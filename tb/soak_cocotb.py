@@ -30,16 +30,12 @@ from golden.nm_mac import pack_dense_fallback, pack_sparse
 from golden.rlc_mutate import mutate
 from golden import sparse24
 
-from . import bench_rlc
 from .axis import AxisSink, AxisSource, SignalSampler, bursty_ready, random_pauses, random_ready
 from .bench import record_metrics, start
-from .bench_csr_spmv import malformed_matrices, malformed_streams
-from .bench_nm_mac import MACDriver, acts, corrupt, nm_weights
-from .bench_cnv import malformed_windows
-from .cnv_driver import EncoderDriver as CnvEncoderDriver
-from .cnv_driver import UnitDriver, random_acts, random_weights
-from .csr_spmv_driver import SpMVDriver, random_matrix, random_x
 from .scoreboard import Scoreboard
+
+# The bench modules are imported by the soak test of their own block only (inside the
+# test): a bench may read its build's parameters when imported, which another top lacks.
 
 MAC_KINDS = ("duplicate indices", "out-of-order indices", "mode change (sparse frame)",
              "mode change (dense frame)")
@@ -129,12 +125,14 @@ class Soak:
 # ============================================================================ RLC
 
 def rlc_tensor(rng):
+    from . import bench_rlc
     return bench_rlc.random_tensor(rng, log_uniform(rng, 1, 3000), 1.0 - density(rng))
 
 
 @cocotb.test()
 async def soak_rlc_encoder(dut):
     """Random tensors (no input is malformed: every 16-bit value is valid)."""
+    from . import bench_rlc
     env = await start(dut, "soak_rlc_encoder")
     drv = bench_rlc.EncoderDriver(env, True)
     soak = Soak(env, drv)
@@ -153,6 +151,7 @@ async def soak_rlc_encoder(dut):
 async def soak_rlc_decoder(dut):
     """Codes of random tensors; at the job's rate a code is corrupted by
     :func:`golden.rlc_mutate.mutate` (values and error judged by decode_lenient)."""
+    from . import bench_rlc
     env = await start(dut, "soak_rlc_decoder")
     drv = bench_rlc.DecoderDriver(env, True)
     soak = Soak(env, drv, [drv.error])
@@ -177,6 +176,7 @@ async def soak_rlc_decoder(dut):
 async def soak_rlc_loopback(dut):
     """Values -> encoder -> FIFO -> decoder -> values, a new random tensor length per
     chunk (set on the ``length`` port between chunks); error must never rise."""
+    from . import bench_rlc
     env = await start(dut, "soak_rlc_loopback")
     length = log_uniform(env.rng, 1, 3000)
     drv = bench_rlc.LoopbackDriver(env, True, length)
@@ -209,6 +209,8 @@ async def soak_csr_spmv(dut):
     max_cols is loaded and used (every y flagged) before the good one, and at that rate
     again a matrix of more than max_rows rows and one with fewer non-zeros than its rows
     announce follow the good x."""
+    from .bench_csr_spmv import malformed_matrices, malformed_streams
+    from .csr_spmv_driver import SpMVDriver, random_matrix, random_x
     env = await start(dut, "soak_csr_spmv")
     drv = SpMVDriver(env, True)
     soak = Soak(env, drv)
@@ -267,6 +269,7 @@ def cnv_mode(rng):
 async def new_weights(drv, rng):
     """A chunk's weight load (K = 1..max_k, log-uniform) on a :class:`UnitDriver` whose
     last chunk was checked and forgotten; returns K."""
+    from .cnv_driver import random_weights
     p = drv.p
     k_len = log_uniform(rng, 1, p["max_k"])
     drv.loads.clear()
@@ -280,6 +283,8 @@ async def soak_cnv_unit(dut):
     """Per chunk new weights (K = 1..max_k), then windows at random densities in random
     modes; at the job's rate a window is one of the bench's malformed variants (chunks
     with K >= B·(lanes + 1), so that every variant applies)."""
+    from .bench_cnv import malformed_windows
+    from .cnv_driver import UnitDriver, random_acts
     env = await start(dut, "soak_cnv_unit")
     drv = UnitDriver(env, True)
     soak = Soak(env, drv)
@@ -308,6 +313,7 @@ async def soak_cnv_chain(dut):
     """Dense bricks through the encoders into the unit: per chunk new weights and one
     phase (threshold and dense ports, shared by all lanes); no malformed input (the
     chain's only bad input, a brick length above B, is soaked on cnv_encoder)."""
+    from .cnv_driver import UnitDriver, random_acts
     env = await start(dut, "soak_cnv_chain")
     dut.threshold.value = 0
     dut.dense.value = 0
@@ -335,6 +341,7 @@ async def soak_cnv_chain(dut):
 async def soak_cnv_encoder(dut):
     """One lane's words of random windows (1, 2 or 4 lanes, K up to 5 bricks), random T and
     mode per window; at the job's rate a brick's length field is above B (flagged)."""
+    from .cnv_driver import EncoderDriver as CnvEncoderDriver, random_acts
     env = await start(dut, "soak_cnv_encoder")
     dut.threshold.value = 0
     dut.dense.value = 0
@@ -368,6 +375,7 @@ async def soak_cnv_encoder(dut):
 def mac_bad_words(rng, cfg, w):
     """Valid beats of the dense row ``w`` with one random bad-input class applied (None
     when the class cannot apply, e.g. index order with n = 1)."""
+    from .bench_nm_mac import corrupt
     kind = MAC_KINDS[int(rng.integers(0, len(MAC_KINDS)))]
     if kind == "mode change (dense frame)":
         return kind, corrupt(pack_dense_fallback(w, cfg), cfg, kind)
@@ -382,6 +390,7 @@ async def soak_mac(dut):
     """Dot products of random length (1..64 groups), N:M-pruned rows in sparse mode or
     unpruned rows in dense fallback; on sparse_mac, at the job's rate, a row carries one
     of the bench's bad-input classes (the twin has no metadata: nothing to malform)."""
+    from .bench_nm_mac import MACDriver, acts, nm_weights
     env = await start(dut, "soak_mac")
     drv = MACDriver(env, True)
     soak = Soak(env, drv)
