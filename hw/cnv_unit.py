@@ -45,8 +45,8 @@ Weights and backpressure
 Weights are reused by every window until the next load, which is accepted only between
 windows; a pending load (``w.valid`` when a window would start) goes first, and the next
 window's first step comes the clock after ``w``'s ``last``.  More than ``max_k`` weight
-beats are dropped, and a field that is not a sign extension of ``weight_width`` bits is
-stored as 0; both are reported with every window using that load.  Outputs wait in an
+beats are dropped, and a beat with a field that is not a sign extension of ``weight_width``
+bits is stored as 0 whole (every filter); both are reported with every window using it.  Outputs wait in an
 8-entry queue; a step needs a free entry, so a stalled ``out`` stops the lanes, never
 drops a result (``max(8, latency + 1)`` entries, so the queue never stalls a step when
 ``out`` is always ready).  ``out`` holds valid and payload until taken.
