@@ -11,11 +11,11 @@ Members of the inner component that are not streams (``error``, ``length``, ...)
 through under their own name.
 """
 
-from amaranth.hdl import Module, Shape
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["stream_payload", "AXIStreamExport"]
+__all__ = ["stream_payload", "RegisterSlice", "AXIStreamExport"]
 
 
 def stream_payload(data_width, *, last=True):
@@ -46,6 +46,39 @@ def _payload_fields(name, member):
         raise ValueError(f"Stream {name!r} data width must be a multiple of 8 bits for TDATA, "
                          f"not {width}")
     return {field: Shape.cast(shape).width for field, shape in layout.members.items()}
+
+
+class RegisterSlice(wiring.Component):
+    """A full-rate register slice (skid buffer) for a stream whose payload has ``shape``
+    (a width or a layout): ``o`` and ``i.ready`` both come straight from registers, so
+    neither the data nor the ready path runs through it.  Used to cut timing paths between
+    blocks (the RLC loopback's FIFO, chains of blocks).
+
+    Throughput one transfer per clock; latency 1 cycle; backpressure reaches ``i.ready``
+    one cycle late, absorbed by the one-entry skid register.
+    """
+
+    def __init__(self, shape):
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        skid = Signal.like(i.payload)   # a transfer taken while `o` stalled
+        skid_valid = Signal()
+        m.d.comb += i.ready.eq(~skid_valid)
+        with m.If(~o.valid | o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [o.payload.eq(skid), o.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [o.payload.eq(i.payload), o.valid.eq(i.valid)]
+        with m.Elif(i.valid & i.ready):
+            m.d.sync += skid_valid.eq(1)
+        # `skid` follows the input whenever it is empty, so that its load enable is a
+        # register (`skid_valid`), not the downstream `ready` (timing).
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(i.payload)
+        return m
 
 
 class AXIStreamExport(wiring.Component):

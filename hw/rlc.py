@@ -16,38 +16,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.rlc import LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, WORD_BITS
 
-from .axis import stream_payload
+from .axis import RegisterSlice, stream_payload
 from .rlc_decoder import LENGTH_BITS, RLCDecoder
 
 __all__ = ["RLCEncoder", "RLCDecoder", "RLCLoopback"]
-
-
-class _RegisterSlice(wiring.Component):
-    """A full-rate register slice (skid buffer) for a flat stream of ``width`` bits: ``o``
-    and ``i.ready`` both come straight from registers, so neither the data nor the ready
-    path runs through it.  One transfer per clock, latency 1 cycle."""
-
-    def __init__(self, width):
-        super().__init__({"i": In(stream.Signature(width)), "o": Out(stream.Signature(width))})
-
-    def elaborate(self, platform):
-        m = Module()
-        i, o = self.i, self.o
-        skid = Signal.like(i.payload)   # a transfer taken while `o` stalled
-        skid_valid = Signal()
-        m.d.comb += i.ready.eq(~skid_valid)
-        with m.If(~o.valid | o.ready):
-            with m.If(skid_valid):
-                m.d.sync += [o.payload.eq(skid), o.valid.eq(1), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [o.payload.eq(i.payload), o.valid.eq(i.valid)]
-        with m.Elif(i.valid & i.ready):
-            m.d.sync += skid_valid.eq(1)
-        # `skid` follows the input whenever it is empty, so that its load enable is a
-        # register (`skid_valid`), not the downstream `ready` (timing).
-        with m.If(~skid_valid):
-            m.d.sync += skid.eq(i.payload)
-        return m
 
 
 class RLCEncoder(wiring.Component):
@@ -233,8 +205,8 @@ class RLCLoopback(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), encoder.i)
         # Register slices on both sides of the FIFO: every path into or out of it starts
         # and ends at a register, off the encoder's and the decoder's own paths (timing).
-        m.submodules.w_slice = w_slice = _RegisterSlice(fifo.width)
-        m.submodules.r_slice = r_slice = _RegisterSlice(fifo.width)
+        m.submodules.w_slice = w_slice = RegisterSlice(fifo.width)
+        m.submodules.r_slice = r_slice = RegisterSlice(fifo.width)
         m.d.comb += [w_slice.i.payload.eq(encoder.o.payload), w_slice.i.valid.eq(encoder.o.valid),
                      encoder.o.ready.eq(w_slice.i.ready)]
         wiring.connect(m, w_slice.o, fifo.w_stream)
