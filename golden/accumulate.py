@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bits import check_int
+
 __all__ = ["OVERFLOW_MODES", "check_overflow", "check_acc_width", "wrap", "saturate",
            "step", "accumulate", "group_steps", "segmented"]
 
@@ -33,10 +35,7 @@ def check_overflow(overflow) -> str:
 
 
 def check_acc_width(acc_width, lo: int = 2, hi: int = 64) -> int:
-    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)) \
-            or not lo <= acc_width <= hi:
-        raise ValueError(f"acc_width must be an integer in [{lo}, {hi}], not {acc_width!r}")
-    return int(acc_width)
+    return check_int("acc_width", acc_width, lo, hi)
 
 
 def wrap(value, width: int):

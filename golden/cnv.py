@@ -53,7 +53,9 @@ Step ``s`` adds, per filter, the exact sum of all lanes' products of that step; 
 ``acc_width``-bit signed accumulator starts at 0 per window and after every step wraps
 or saturates (:func:`golden.accumulate.step`).  Each window yields ``F`` outputs and one
 ``error`` flag; the next window starts clean.  Weights come from the last load
-(:func:`weight_words`); before any load ``K = 0``.
+(:func:`weight_words` packs it, :func:`load_weights` reads any load back, bad beats
+included, and its ``bad`` flag joins every window's ``error`` until the next load);
+before any load ``K = 0``.
 
 Cycle model (nothing stalled)
 -----------------------------
@@ -67,12 +69,12 @@ from __future__ import annotations
 import numpy as np
 
 from .accumulate import check_acc_width, check_overflow, step as acc_step
-from .bits import byte_width, to_signed
+from .bits import byte_width, check_int, to_signed
 
 __all__ = ["OFFSET_FIELD", "EMPTY", "END", "check_brick", "unit_latency", "ENCODER_LATENCY",
            "chain_latency", "apply_threshold",
            "lane_bricks", "pack_entry", "unpack_entry", "brick_beats", "window_streams",
-           "encoder_words", "encoder_output", "streams_from_zfnaf", "weight_words",
+           "encoder_words", "encoder_output", "streams_from_zfnaf", "weight_words", "load_weights",
            "unit_window", "run_windows", "window_steps", "run_cycles", "reference",
            "encoder_cycles"]
 
@@ -89,12 +91,6 @@ def check_brick(brick) -> int:
     return int(brick)
 
 
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
-    return int(value)
-
-
 def unit_latency(lanes: int) -> int:
     """Cycles from a window's final step to its output transfer: memory read, weight
     register, two product stages, the lane adder tree (one registered level per clock:
@@ -105,7 +101,7 @@ def unit_latency(lanes: int) -> int:
 def apply_threshold(acts, threshold: int) -> np.ndarray:
     """``acts`` (integers) with every ``|a| < threshold`` set to 0."""
     a = np.asarray(acts, dtype=np.int64)
-    t = _check_int("threshold", threshold, 0, 1 << 32)
+    t = check_int("threshold", threshold, 0, 1 << 32)
     return np.where(np.abs(a) < t, 0, a)
 
 
@@ -252,6 +248,33 @@ def weight_words(w, *, weight_width: int = 8) -> list[int]:
     mask = (1 << wf) - 1
     return [sum((int(w[f, i]) & mask) << (f * wf) for f in range(w.shape[0]))
             for i in range(w.shape[1])]
+
+
+def load_weights(words, *, filters: int, weight_width: int = 8,
+                 max_k: int = 256) -> tuple[np.ndarray, bool]:
+    """What one weight load (the beats of one ``w`` packet, any bits) leaves in the unit:
+    ``(w, bad)``, the ``(F, K)`` weights every following window uses and the flag those
+    windows report in ``error``.
+
+    A beat whose filter field (``WF`` bits, :func:`weight_words`) is not a sign extension
+    of ``weight_width`` bits is stored as 0 for *every* filter; beats beyond ``max_k`` are
+    dropped (``K = min(beats, max_k)``); either sets ``bad``.  The next load starts clean."""
+    check_int("filters", filters, 1, 32)
+    ww = check_int("weight_width", weight_width, 2, 16)
+    max_k = check_int("max_k", max_k, 1, 4096)
+    wf = byte_width(ww)
+    words = [int(x) for x in words]
+    if not words:
+        raise ValueError("a weight load has at least one beat (the one with tlast)")
+    if any(x < 0 or x >> (filters * wf) for x in words):
+        raise ValueError(f"weight beats are {filters * wf}-bit words")
+    kept = words[:max_k]
+    w = np.array([[to_signed(x >> (f * wf), wf) for x in kept] for f in range(filters)],
+                 dtype=np.int64).reshape(filters, len(kept))
+    fits = (w >= -(1 << (ww - 1))) & (w < (1 << (ww - 1)))
+    beat_ok = fits.all(axis=0)
+    w[:, ~beat_ok] = 0
+    return w, bool(len(words) > max_k or not beat_ok.all())
 
 
 def unit_window(streams, w, *, lanes: int, brick: int = 16, value_width: int = 8,

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import accumulate, sparse24
-from .bits import byte_width, to_signed
+from .bits import byte_width, check_int, to_signed
 
 __all__ = ["NMConfig", "SPARSE", "DENSE", "pack_sparse", "pack_dense_fallback",
            "pack_dense", "pack_acts", "mac_beats", "dense_beats", "mac_groups",
@@ -69,12 +69,6 @@ __all__ = ["NMConfig", "SPARSE", "DENSE", "pack_sparse", "pack_dense_fallback",
            "to_signed"]
 
 SPARSE, DENSE = 0, 1
-
-
-def _int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -88,17 +82,17 @@ class NMConfig:
     overflow: str = "wrap"
 
     def __post_init__(self):
-        m = _int("m", self.m, 2, 16)
+        m = check_int("m", self.m, 2, 16)
         if m & (m - 1):
             raise ValueError(f"m must be a power of two (2, 4, 8 or 16), not {m}")
-        n = _int("n", self.n, 1, m - 1)
+        n = check_int("n", self.n, 1, m - 1)
         if m % n:
             raise ValueError(f"n must divide m (dense fallback takes m/n beats per group), "
                              f"not n={n}, m={m}")
-        _int("groups", self.groups, 1, 32)
+        check_int("groups", self.groups, 1, 32)
         if isinstance(self.width, bool) or self.width not in (8, 16):
             raise ValueError(f"width must be 8 or 16, not {self.width!r}")
-        _int("acc_width", self.acc_width, 2 * self.width, 64)
+        check_int("acc_width", self.acc_width, 2 * self.width, 64)
         accumulate.check_overflow(self.overflow)
 
     # ------------------------------------------------------------------ layout

@@ -188,3 +188,37 @@ def test_saturate_step_grouping():
     # step 0: 10000 + (-10000) = 0; step 1: 10000 -> clamp 8191
     assert not err and out[0] == 8191
     assert cnv.run_cycles([streams], 2) == 2 + cnv.unit_latency(2)
+
+
+def test_load_weights_reads_back_a_packed_load():
+    w = np.array([[1, -2, 31, -32], [0, 5, -6, 7]])
+    got, bad = cnv.load_weights(cnv.weight_words(w, weight_width=6), filters=2, weight_width=6)
+    assert not bad and np.array_equal(got, w)
+
+
+def test_load_weights_bad_field_zeroes_the_whole_beat():
+    w = np.array([[1, 2, 3], [4, 5, 6]])
+    words = cnv.weight_words(w, weight_width=6)
+    words[1] |= 0x40 << 8          # filter 1, beat 1: 69 is not a 6-bit value
+    got, bad = cnv.load_weights(words, filters=2, weight_width=6)
+    assert bad and got.tolist() == [[1, 0, 3], [4, 0, 6]]
+
+
+def test_load_weights_beyond_max_k_are_dropped():
+    words = cnv.weight_words(np.arange(10).reshape(1, 10))
+    got, bad = cnv.load_weights(words, filters=1, max_k=8)
+    assert bad and got.tolist() == [list(range(8))]
+    got, bad = cnv.load_weights(words[:8], filters=1, max_k=8)
+    assert not bad and got.shape == (1, 8)
+
+
+@pytest.mark.parametrize("words, kw, match", [
+    ([], {}, "at least one beat"),
+    ([1 << 16], dict(filters=2), "16-bit words"),
+    ([-1], dict(filters=2), "16-bit words"),
+    ([0], dict(filters=0), r"filters must be an integer in \[1, 32\], not 0"),
+    ([0], dict(filters=1, max_k=0), "max_k must be"),
+])
+def test_load_weights_refuses_what_cannot_be_sent(words, kw, match):
+    with pytest.raises(ValueError, match=match):
+        cnv.load_weights(words, **{"filters": 1, **kw})
