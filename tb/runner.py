@@ -303,16 +303,41 @@ def run_bench(block, module, *, params=None, test_filter=None, seed=None, waves=
     ValueError before anything is built.  Returns a :class:`BenchResult`; failing tests
     are reported in it, not raised.
     """
-    from cocotb_tools.runner import get_runner
-
     seed = parse_seed(seed, "seed")
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") >> 1
     model = build_model(block, params, waves=waves, label=label, source=source)
-    test_dir = model.build_dir / f"run-{tag}"
-    if test_dir.exists():
-        shutil.rmtree(test_dir)
-    test_dir.mkdir(parents=True)
+    with _run_dir(model.build_dir, tag) as test_dir:
+        return _run_tests(model, module, test_dir, params=params, seed=seed,
+                          test_filter=test_filter, waves=waves, tag=tag)
+
+
+@contextlib.contextmanager
+def _run_dir(build_dir, tag):
+    """An empty run folder ``run-<tag>`` under the model's build folder, held (flock) for
+    the run: a second run of the same tag at the same time (another terminal, another
+    pytest worker) gets ``run-<tag>.2`` and so on instead of deleting the first one's
+    files under it."""
+    for n in range(1, 1000):
+        test_dir = build_dir / (f"run-{tag}" if n == 1 else f"run-{tag}.{n}")
+        with open(f"{test_dir}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if test_dir.exists():
+                shutil.rmtree(test_dir)
+            test_dir.mkdir(parents=True)
+            yield test_dir
+            return
+    raise RuntimeError(f"999 runs of {tag!r} at once under {build_dir}")
+
+
+def _run_tests(model, module, test_dir, *, params, seed, test_filter, waves, tag):
+    """Run the cocotb ``module`` on ``model`` in ``test_dir``; results as a BenchResult."""
+    from cocotb_tools.runner import get_runner
+
+    block = model.block
     metrics_path = test_dir / "metrics.jsonl"
     results_path = test_dir / "results.xml"
     runner = get_runner("verilator")

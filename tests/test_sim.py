@@ -141,3 +141,15 @@ def test_testcase_runs_only_the_named_tests():
     assert "1 passed, 0 failed" in proc.stdout
     assert "rlc_decoder " not in proc.stdout        # no matching test: not even built
     assert "encoder_edges/stall=False" in proc.stdout
+
+
+def test_concurrent_runs_of_one_tag_get_their_own_folders(tmp_path):
+    """Two runs of the same bench at once (two terminals, two pytest workers) must not
+    delete each other's logs: the second gets run-<tag>.2 while the first holds run-<tag>."""
+    with runner._run_dir(tmp_path, "t") as first:
+        (first / "sim.log").write_text("first")
+        with runner._run_dir(tmp_path, "t") as second:
+            assert second.name == "run-t.2"
+            assert (first / "sim.log").read_text() == "first"
+    with runner._run_dir(tmp_path, "t") as again:       # released: reused, emptied
+        assert again == first and not any(again.iterdir())
