@@ -57,7 +57,7 @@ def twin_params(params):
 
 def pair_rows(label, params, seed):
     """One row per test and unit of one sparse/dense pair."""
-    cfg = NMConfig(**params)
+    cfg = NMConfig.of_build(params)
     sparse = measure("sparse_mac", params, cfg.n, seed)
     dense = measure("dense_mac", twin_params(params), cfg.n, seed)   # the same workloads
     bits, dense_bits = storage_bits_per_group(cfg)
@@ -112,7 +112,7 @@ def synth_rows(label, params, seeds=(1, 2, 3)):
                          else "not synthesised yet: run make synth"})
             continue
         r, fmax = runs[0], [x["fmax_mhz"] for x in runs]
-        cfg = NMConfig(**{"n": 1, **p}) if unit == "dense_mac" else NMConfig(**p)
+        cfg = NMConfig.of_build({"n": 1, **p}) if unit == "dense_mac" else NMConfig.of_build(p)
         rows.append({
             "pair": label, "unit": unit, "device": r["device"],
             "mults": cfg.span if unit == "dense_mac" else cfg.lanes,

@@ -164,7 +164,7 @@ class GoldenNet:
         from hw.csr_spmv import CSRSpMV
         from hw.nm_mac import LATENCY
         self._csr_cycles, self._nm_latency = CSRSpMV.cycles, LATENCY
-        self.nm_cfg = nm_mac.NMConfig(**{**_defaults("sparse_mac"), **params["sparse_mac"]})
+        self.nm_cfg = nm_mac.NMConfig.of_build({**_defaults("sparse_mac"), **params["sparse_mac"]})
 
     def cnv(self, windows, w):
         """``(acc (M, F), steps (M,), dense steps per window)`` of windows ``(M, K)``."""

@@ -202,8 +202,9 @@ def encoder_cycles(beats_per_brick) -> int:
 
 
 def chain_latency(lanes: int) -> int:
-    """``cnv_chain``'s latency: the encoders' then the unit's."""
-    return ENCODER_LATENCY + unit_latency(lanes)
+    """``cnv_chain``'s latency: the encoders', one register slice between each encoder and
+    the unit (timing), then the unit's."""
+    return ENCODER_LATENCY + 1 + unit_latency(lanes)
 
 
 def streams_from_zfnaf(enc: dict, k_len: int, *, lanes: int, brick: int = 16,

@@ -81,6 +81,14 @@ class NMConfig:
     acc_width: int = 32
     overflow: str = "wrap"
 
+    @classmethod
+    def of_build(cls, params) -> "NMConfig":
+        """The format of a hardware build from its parameters (``hw.blocks`` registry):
+        the fields above; the rest (how the build multiplies) do not change the format.
+        A dense twin's build has no ``n``: the default 2:4's stands for it unless given."""
+        fields = {f: params[f] for f in cls.__dataclass_fields__ if f in params}
+        return cls(**fields)
+
     def __post_init__(self):
         m = check_int("m", self.m, 2, 16)
         if m & (m - 1):

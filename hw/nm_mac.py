@@ -74,49 +74,54 @@ from amaranth.lib.wiring import In, Out
 from golden.nm_mac import NMConfig
 
 from .axis import stream_payload
-from .datapath import (OVERFLOW_MODES, accumulate_next, choice_param, incr, int_param,
-                       tree_sum)
+from .datapath import (MULTIPLIERS, CheckedFirst, accumulate_next, choice_param, incr,
+                       radix4_multiples, radix4_terms, sum_stage, tree_sum)
 
-__all__ = ["LATENCY", "TREE_STAGES", "SparseMAC", "DenseMAC"]
+__all__ = ["LATENCY", "TREE_STAGES", "PRODUCT_STAGES", "latency_of", "SparseMAC", "DenseMAC"]
 
 TREE_STAGES = 2   # registered stages of the adder tree
-# cycles from a dot product's final w transfer to its result's transfer: operands,
-# products, the tree's stages, accumulator into the output register
-LATENCY = 3 + TREE_STAGES
+# registered stages of a product: one inferred DSP multiply, or LUT radix-4 partial
+# products (the operand's multiples, then two adder levels)
+PRODUCT_STAGES = {"dsp": 1, "lut": 3}
+
+
+def latency_of(multipliers="dsp"):
+    """Cycles from a dot product's final ``w`` transfer to its result's transfer:
+    operands, the product's stages, the tree's stages, accumulator into the output
+    register (5 with DSP multipliers, 7 with LUT ones)."""
+    return 2 + PRODUCT_STAGES[choice_param("multipliers", multipliers, MULTIPLIERS)] \
+        + TREE_STAGES
+
+
+LATENCY = latency_of("dsp")   # the default build's
 
 
 def _config(n, m, groups, width, acc_width, overflow):
-    """The checked :class:`NMConfig` (ValueError naming the first bad parameter)."""
-    int_param("m", m, 2, 16)
-    if m & (m - 1):
-        raise ValueError(f"m must be a power of two (2, 4, 8 or 16), not {m}")
-    int_param("n", n, 1, m - 1)
-    if m % n:
-        raise ValueError(f"n must divide m (dense fallback takes m/n beats per group), "
-                         f"not n={n}, m={m}")
-    int_param("groups", groups, 1, 32)
+    """The checked :class:`NMConfig` (its checks, the format's, name the first bad
+    parameter), plus what only the hardware needs: a balanced adder tree."""
+    cfg = NMConfig(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
+                   overflow=overflow)
     if groups & (groups - 1):
         raise ValueError(f"groups must be a power of two (1, 2, 4, 8, 16 or 32), not {groups} "
                          f"(the adder tree is balanced)")
-    if isinstance(width, bool) or width not in (8, 16):
-        raise ValueError(f"width must be 8 or 16, not {width!r}")
-    int_param("acc_width", acc_width, 2 * width, 64)
-    choice_param("overflow", overflow, OVERFLOW_MODES)
-    return NMConfig(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                    overflow=overflow)
+    return cfg
 
 
-class _MACUnit(wiring.Component):
+class _MACUnit(CheckedFirst, wiring.Component):
     """What both units share: the streams, the pipeline behind the operand selection, the
-    output register and the error flag."""
+    output register and the error flag.  Parameters are checked before the object exists
+    (:class:`hw.datapath.CheckedFirst`)."""
 
-    def _setup(self, params, *, dense):
-        try:
-            self.cfg = _config(**params)
-        except ValueError:
-            self._MustUse__silence = True    # never elaborated: no "unused" warning
-            raise
-        self.latency = LATENCY
+    @staticmethod
+    def check_params(*, n=1, multipliers, **params):
+        _config(n=n, **params)
+        choice_param("multipliers", multipliers, MULTIPLIERS)
+
+    def _setup(self, params, *, dense, multipliers):
+        self.cfg = _config(**params)
+        self.multipliers = multipliers
+        self._p = PRODUCT_STAGES[multipliers]
+        self.latency = latency_of(multipliers)
         self._lanes = self.cfg.span if dense else self.cfg.lanes
         w_width = self.cfg.a_width if dense else self.cfg.w_width
         super().__init__({
@@ -137,8 +142,7 @@ class _MACUnit(wiring.Component):
         """Operands ``pairs`` [(weight, activation)] of a beat taken with ``take`` ->
         products -> adder tree (:data:`TREE_STAGES` registered stages) -> accumulator ->
         output register, every stage moving with ``adv``."""
-        cfg, W = self.cfg, self.cfg.width
-        lanes = len(pairs)
+        cfg = self.cfg
         s = self._stages
 
         def follow(i):                   # valid/last/err of stage i-1 move on to stage i
@@ -149,13 +153,9 @@ class _MACUnit(wiring.Component):
             m.d.sync += [s[1]["valid"].eq(take), s[1]["last"].eq(last), s[1]["err"].eq(err)]
             for k, (wv, av) in enumerate(pairs):
                 m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
-        # stage 2: products, registered (a DSP's output register), then the tree
-        terms = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
-        with m.If(adv):
-            follow(2)
-            m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(terms)]
-        terms = self._tree(m, adv, follow, terms, first=3)
-        step, s_acc = terms, s[2 + TREE_STAGES]
+        products = self._products(m, adv, follow)
+        terms = self._tree(m, adv, follow, products, first=2 + self._p)
+        step, s_acc = terms, s[1 + self._p + TREE_STAGES]
         # last stage: accumulate; the final beat's sum goes to the output register
         acc = Signal(signed(len(step)))
         acc_next = accumulate_next(m, acc, step, cfg.acc_width, cfg.overflow)
@@ -163,11 +163,44 @@ class _MACUnit(wiring.Component):
             m.d.sync += acc.eq(Mux(s_acc["last"], 0, acc_next))
         self._output(m, adv, acc_next)
 
+    def _products(self, m, adv, follow):
+        """Stages ``2 .. 1 + PRODUCT_STAGES``: each lane's ``2·width``-bit product,
+        registered.  ``"dsp"``: one inferred multiplier between registers.  ``"lut"``:
+        stage 2 registers the activation's multiples ``a, 3a, -a`` and the weight, then
+        radix-4 partial products (multiplexers, :func:`hw.datapath.radix4_terms`) are
+        summed one adder level per stage (two levels for 16-bit operands), so no DSP and
+        no long path: the option for devices or clocks where a DSP between fabric
+        registers is the limit."""
+        s, W = self._stages, self.cfg.width
+        lanes = len(s[1]["w"])
+        if self.multipliers == "dsp":
+            prods = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
+            with m.If(adv):
+                follow(2)
+                m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(prods)]
+            return prods
+        w2 = [Signal(signed(W), name=f"s2_w{k}", reset_less=True) for k in range(lanes)]
+        with m.If(adv):
+            follow(2)
+            m.d.sync += [r.eq(v) for r, v in zip(w2, s[1]["w"])]
+            mults = [radix4_multiples(m, s[1]["a"][k], 2 * W, name=f"s2_a{k}")
+                     for k in range(lanes)]
+        size = 2 if W <= 8 else 4                     # 4 or 8 partial products: 2 stages
+        terms = [radix4_terms(m, mults[k], w2[k], 2 * W, name=f"pp{k}") for k in range(lanes)]
+        with m.If(adv):
+            follow(3)
+            groups = [sum_stage(m, t, 2 * W, name=f"s3_p{k}", size=size)
+                      for k, t in enumerate(terms)]
+        with m.If(adv):
+            follow(4)
+            return [sum_stage(m, g, 2 * W, name=f"prod{k}", size=size)[0]
+                    for k, g in enumerate(groups)]
+
     def _tree(self, m, adv, follow, terms, first):
         """The adder tree over ``terms`` (a power-of-two count), its levels split evenly
-        over the registered stages ``first`` .. ``2 + TREE_STAGES``; returns the last
-        stage's register, the beat's step, as wide as the accumulator."""
-        stages = 3 + TREE_STAGES - first
+        over the registered stages ``first`` .. ``1 + PRODUCT_STAGES + TREE_STAGES``;
+        returns the last stage's register, the beat's step, as wide as the accumulator."""
+        stages = 2 + self._p + TREE_STAGES - first
         levels = (len(terms) - 1).bit_length()
         for t in range(stages):
             fold = 1 << (levels * (t + 1) // stages - levels * t // stages)
@@ -187,14 +220,17 @@ class _MACUnit(wiring.Component):
         returns ``fin``, the final beat of a dot product entering the accumulator."""
         W, lanes = self.cfg.width, self._lanes
         self._stages = {i: {f: Signal(name=f"s{i}_{f}") for f in ("valid", "last", "err")}
-                        for i in range(1, 3 + TREE_STAGES)}
+                        for i in range(1, 2 + self._p + TREE_STAGES)}
+        # LUT multipliers take 3a from the register: two bits of headroom
+        # (hw.datapath.radix4_multiples)
+        aw = W if self.multipliers == "dsp" else W + 2
         self._stages[1]["w"] = [Signal(signed(W), name=f"s1_w{k}") for k in range(lanes)]
-        self._stages[1]["a"] = [Signal(signed(W), name=f"s1_a{k}") for k in range(lanes)]
-        last = self._stages[2 + TREE_STAGES]
+        self._stages[1]["a"] = [Signal(signed(aw), name=f"s1_a{k}") for k in range(lanes)]
+        last = self._stages[1 + self._p + TREE_STAGES]
         return last["valid"] & last["last"]
 
     def _output(self, m, adv, acc_next):
-        o, s3 = self.o, self._stages[2 + TREE_STAGES]
+        o, s3 = self.o, self._stages[1 + self._p + TREE_STAGES]
         o_err, err_shown = Signal(), Signal()
         o_data = Signal(signed(self.cfg.o_width))
         o_take = o.valid & o.ready
@@ -225,11 +261,16 @@ class SparseMAC(_MACUnit):
         Signed accumulator width (INT8 accumulates in INT32, as on the A100).
     overflow : "wrap" or "saturate"
         Two's-complement wrap, or clamping after every beat's step.
+    multipliers : "dsp" (default) or "lut"
+        One inferred DSP per multiplier, or radix-4 partial products in LUTs and carry
+        chains, pipelined (no DSP; same results and throughput, latency
+        :func:`latency_of`: 5 or 7).
     """
 
-    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+    def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
+                 multipliers="dsp"):
         self._setup(dict(n=n, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), dense=False)
+                         overflow=overflow), dense=False, multipliers=multipliers)
 
     def elaborate(self, platform):
         m = Module()
@@ -290,9 +331,10 @@ class DenseMAC(_MACUnit):
     Parameters as :class:`SparseMAC` without ``n``.
     """
 
-    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap"):
+    def __init__(self, *, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
+                 multipliers="dsp"):
         self._setup(dict(n=1, m=m, groups=groups, width=width, acc_width=acc_width,
-                         overflow=overflow), dense=True)
+                         overflow=overflow), dense=True, multipliers=multipliers)
 
     def elaborate(self, platform):
         m = Module()

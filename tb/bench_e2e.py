@@ -162,7 +162,7 @@ async def e2e_csr(dut):
 async def e2e_nm(dut):
     work = Work("sparse_mac")
     env = await start(dut, "e2e_nm")
-    cfg = nm_mac.NMConfig(**work.params)
+    cfg = nm_mac.NMConfig.of_build(work.params)
     ws, asrc = env.source("s_axis_w"), env.source("s_axis_a")
     out = env.sink("m_axis_o", side=("error",))
     wpath, wld = work.load("weights", build=wld_has_block(work.spec["weights"]))

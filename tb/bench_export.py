@@ -160,7 +160,7 @@ async def export_nm(dut, stall):
     env = await start(dut, name)
     sb = Scoreboard(dut._log)
     p = get_block("sparse_mac").params(block_params())
-    cfg = nm_mac.NMConfig(**p)
+    cfg = nm_mac.NMConfig.of_build(p)
     latency = get_block("sparse_mac").make(**p).latency
     pause = STALL if stall else 0.0
     ws, acts = env.source("s_axis_w", pause), env.source("s_axis_a", pause)

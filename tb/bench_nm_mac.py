@@ -7,7 +7,7 @@ on the seed and the test name (which carries the workload's N:M pattern ``n``, a
 parameter: see :func:`patterns`), so the sparse unit and the twin get the same dot products
 (in their own packing) and record a digest of their results: ``tests/test_nm_mac_twins.py``
 and ``make bench`` compare the digests of the two tops.  Without stalls every test asserts
-that back-to-back dot products take exactly (w beats + :data:`hw.nm_mac.LATENCY`) cycles
+that back-to-back dot products take exactly (w beats + :func:`hw.nm_mac.latency_of` the build's multipliers) cycles
 from the first w transfer to the last result.  Every wait is bounded.
 """
 
@@ -23,7 +23,7 @@ from golden import sparse24
 from golden.nm_mac import (DENSE, NMConfig, dense_beats, mac_beats, pack_acts, pack_dense,
                            pack_dense_fallback, pack_sparse, to_signed)
 from hw.blocks import get_block
-from hw.nm_mac import LATENCY
+from hw.nm_mac import latency_of
 
 from .axis import Beat
 from .bench import block_params, start, test_name
@@ -39,7 +39,7 @@ def config(top, n=None):
     (default ``m/2``: 2:4 for the defaults)."""
     p = get_block(top).params(block_params())
     own = p.pop("n", None)
-    return NMConfig(n=own or n or p["m"] // 2, **p)
+    return NMConfig.of_build({**p, "n": own or n or p["m"] // 2})
 
 
 def patterns():
@@ -67,6 +67,7 @@ class MACDriver(TransactionDriver):
         self.top = env.dut._name
         self.twin = self.top == "dense_mac"
         self.cfg = config(self.top, n)
+        self.latency = latency_of(get_block(self.top).params(block_params())["multipliers"])
         pause = STALL if stall else 0.0
         self.w = env.source("s_axis_w", pause)
         self.a = env.source("s_axis_a", pause)
@@ -110,15 +111,15 @@ class MACDriver(TransactionDriver):
         if not self.stall:
             first, last = self.w.sent[0].cycle, self.o.beats[-1].cycle
             sb.equal("cycles, first w to last result (w beats + latency)", last - first + 1,
-                     beats + LATENCY)
-            cycles_exact = beats + LATENCY
+                     beats + self.latency)
+            cycles_exact = beats + self.latency
         sb.summary()
         digest = hashlib.sha256(json.dumps(results).encode()).hexdigest()[:16]
         lanes = self.cfg.span if self.twin else self.cfg.lanes
         return self.env.report(
             elements=sum(t.info["macs"] for t in self.transactions), first=self.w.sent[0],
             last=self.o.beats[-1], bound=cycles_exact, dot_products=len(self.transactions),
-            w_beats=beats, multipliers=lanes, latency=LATENCY, digest=digest, top=self.top)
+            w_beats=beats, multipliers=lanes, latency=self.latency, digest=digest, top=self.top)
 
 
 async def begin(dut, name, stall, n=None):

@@ -27,11 +27,16 @@ BENCHES = [
     Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_"),
     Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_", {"overflow": "saturate"}, "saturate"),
     Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_", {"lanes": 4}, "lanes4"),
+    Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_(density|extremes|malformed|empty_rows)",
+          {"lanes": 2, "multipliers": "lut"}, "lut_lanes2"),
     # near its limits: 16 rows and columns, narrow fields (x wider than x_width can be sent)
     Bench("csr_spmv", "tb.bench_csr_spmv", r"\.spmv_(malformed|unused_slots|limit_|empty_rows)",
           {"lanes": 2, "max_rows": 16, "max_cols": 16, "value_width": 12, "x_width": 12,
            "col_width": 8, "row_width": 8}, "small"),
     Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_"),
+    # LUT multipliers (pipelined radix-4): the same results, two clocks more latency
+    Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes|fallback|malformed)",
+          {"multipliers": "lut"}, "lut"),
     Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_", {"groups": 16, "overflow": "saturate"},
           "g16_sat"),
     Bench("sparse_mac", "tb.bench_nm_mac", r"\.mac_",
@@ -42,6 +47,8 @@ BENCHES = [
           r"\.mac_(pruned_export|groups|extremes|fallback|dense_rows)"),
     Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes)/stall=\w+/n=1$",
           {"groups": 1, "width": 16, "acc_width": 40}, "g1_int16"),   # twin of 1of4_g1_int16
+    Bench("dense_mac", "tb.bench_nm_mac", r"\.mac_(groups|extremes)/stall=\w+/n=2$",
+          {"multipliers": "lut"}, "lut"),
     Bench("cnv_encoder", "tb.bench_cnv", r"\.encoder_"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_", {"acc_width": 20}, "acc20"),
     Bench("cnv_unit", "tb.bench_cnv", r"\.unit_",
