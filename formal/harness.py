@@ -18,6 +18,7 @@ The WebAssembly tools only see the current directory tree, so everything is writ
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -217,13 +218,21 @@ def run(check, *, timeout=1800, keep=True):
     workdir = OUT_DIR / check.name
     shutil.rmtree(PROJECT / workdir, ignore_errors=True)
     start = time.monotonic()
+    # Its own process group, so that a timeout (or Ctrl-C) also ends the solver processes
+    # sby started (killing sby alone leaves yosys-smtbmc and yices running).
+    proc = subprocess.Popen(
+        ["yowasp-sby", "-f", "-d", str(workdir), str(OUT_DIR / f"{check.name}.sby")],
+        cwd=PROJECT, env=_tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
     try:
-        proc = subprocess.run(
-            ["yowasp-sby", "-f", "-d", str(workdir), str(OUT_DIR / f"{check.name}.sby")],
-            cwd=PROJECT, env=_tool_env(), capture_output=True, text=True, timeout=timeout)
-        log = proc.stdout + proc.stderr
+        log, _ = proc.communicate(timeout=timeout)
         found = re.findall(r"DONE \((PASS|FAIL|ERROR|UNKNOWN|TIMEOUT)", log)
         status = found[-1] if found else "ERROR"
-    except subprocess.TimeoutExpired as exc:
-        log, status = str(exc), "TIMEOUT"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        log, status = (log or "") + f"\ntimed out after {timeout} s", "TIMEOUT"
+    except BaseException:              # Ctrl-C or any error here: no solver left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return Result(check, status, time.monotonic() - start, log)

@@ -8,7 +8,8 @@ Each models a bug the properties exist to catch.
 
 from amaranth.hdl import Signal
 
-__all__ = ["corrupt_held_data", "drop_first_beat", "leaky_error", "slow_output"]
+__all__ = ["corrupt_held_data", "drop_first_beat", "leaky_error", "slow_output",
+           "zero_value_at"]
 
 
 def corrupt_held_data(prefix):
@@ -51,4 +52,20 @@ def slow_output(prefix):
         env.drive[f"{prefix}_tvalid"] = valid & gate
         env.drive[f"{prefix}_tready"] = env.port[f"{prefix}_tready"] & gate
     mutate.__name__ = f"slow_output({prefix})"
+    return mutate
+
+
+def zero_value_at(prefix, index):
+    """Value ``index`` of every tensor the manager offers reads as 0 (a decoder that loses
+    the value after a run of ``index`` zeros, e.g. a 5-bit run field that wraps at 32)."""
+    def mutate(env):
+        count = Signal(8, name="mut_index")
+        valid, ready = getattr(env.top, f"{prefix}_tvalid"), env.port[f"{prefix}_tready"]
+        with env.m.If(valid & ready):
+            env.m.d.sync += count.eq(count + 1)
+            with env.m.If(getattr(env.top, f"{prefix}_tlast")):
+                env.m.d.sync += count.eq(0)
+        data = getattr(env.top, f"{prefix}_tdata")
+        env.drive[f"{prefix}_tdata"] = data & ~(count == index).replicate(len(data))
+    mutate.__name__ = f"zero_value_at({prefix}, {index})"
     return mutate

@@ -13,14 +13,15 @@ adds each block's own promises (docstrings of :mod:`hw.rlc`):
 * loopback: the values out are exactly the values in, tensor by tensor, no error.
 """
 
-from amaranth.hdl import Array, Assert, Assume, Cover, Signal
+from amaranth.hdl import Array, Assert, Assume, Const, Cover, Mux, Signal
+from amaranth.hdl._ast import AnyConst   # 0.5: not re-exported by amaranth.hdl
 
 from hw.rlc import WORD_BITS
 
 from .harness import past
 
 __all__ = ["MAX_LEN", "constant_length", "encoder_count", "encoder_live", "decoder_count",
-           "decoder_error", "decoder_live", "loopback_roundtrip"]
+           "decoder_error", "decoder_live", "loopback_roundtrip", "loopback_long_runs"]
 
 MAX_LEN = 8   # tensor length bound of the decoder checks
 
@@ -174,4 +175,65 @@ def loopback_roundtrip(lo, hi, depth):
             m.d.comb += Cover(i.transfer & (zeros == 32) & (env.port["s_axis_tdata"] != 0),
                               "a run of 32 zeros, then a value")
     props.__name__ = f"loopback_roundtrip({lo}, {hi})"
+    return props
+
+
+def loopback_long_runs(lo, hi, free=2):
+    """Round trip of tensors of N in [lo, hi] values (N constant) that are zero except at
+    ``free`` positions chosen freely (``AnyConst``), whose values are free too (one value
+    per position for the whole trace): runs of zeros up to N - 1 long, runs over 31
+    included, reach the decoder.  The input always offers and the output is always ready
+    (the harness's ``live`` environment), so a tensor of N values passes in N + a few
+    cycles, which keeps the BMC depth near N.  The expected value at index k is known
+    without a scoreboard (the positions' values, else 0): values out equal values in,
+    ``last`` on value N-1, ``error`` never rises."""
+    def props(env):
+        m, i, o = env.m, env.watch["s_axis"], env.watch["m_axis"]
+        n = constant_length(env, lo, hi)
+        always_offering(env)
+        width = len(env.port["s_axis_tdata"])
+        spots = [(AnyConst(8), AnyConst(width))
+                 for k in range(free)]
+
+        def expected(index):
+            value = Const(0, width)
+            for pos, val in spots:
+                value = Mux(index == pos, val, value)
+            return value
+
+        in_index = Signal(8, name="in_index")
+        with m.If(i.transfer):
+            m.d.sync += in_index.eq(in_index + 1)
+            with m.If(env.port["s_axis_tlast"]):
+                m.d.sync += in_index.eq(0)
+        with m.If(env.port["s_axis_tvalid"]):
+            m.d.comb += [
+                Assume(env.port["s_axis_tlast"] == (in_index == n - 1),
+                       "input framed in tensors of N"),
+                Assume(env.port["s_axis_tdata"] == expected(in_index),
+                       "zero except at the free positions"),
+            ]
+        index = _value_index(env)
+        with m.If(o.valid):
+            m.d.comb += [
+                Assert(env.port["m_axis_tdata"] == expected(index), "value differs"),
+                Assert(env.port["m_axis_tlast"] == (index == n - 1), "last not on value N-1"),
+            ]
+        m.d.comb += Assert(~env.port["error"], "error on the encoder's own code")
+        zeros = Signal(8, name="zero_run")      # zeros in a row at the input
+        with m.If(i.transfer):
+            m.d.sync += zeros.eq(((env.port["s_axis_tdata"] == 0) & ~env.port["s_axis_tlast"])
+                                 * (zeros + 1))
+        m.d.comb += [
+            Cover(o.transfer & env.port["m_axis_tlast"] & (n == hi), "longest tensor out"),
+            Cover(o.transfer & env.port["m_axis_tlast"] & (o.count == 32) & (n == 33)
+                  & (spots[0][0] == 32) & (spots[0][1] != 0),
+                  "32 zeros then a value, out"),
+            Cover(o.transfer & env.port["m_axis_tlast"] & (o.count == 32) & (n == 33)
+                  & (spots[0][0] == 0) & (spots[0][1] != 0),
+                  "a value then 32 zeros, out"),
+            Cover(i.transfer & (zeros >= 32) & (env.port["s_axis_tdata"] != 0),
+                  "a run of 32 zeros, then a value"),
+        ]
+    props.__name__ = f"loopback_long_runs({lo}, {hi}, {free})"
     return props

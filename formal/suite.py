@@ -10,15 +10,20 @@
 """
 
 from hw.blocks import BLOCKS
+from hw.rlc import RLCDecoder, RLCEncoder, RLCLoopback
 
 from . import csr_spmv as csr
 from . import mutants, rlc
+from . import nm_mac as nm
 from .harness import Check
+from hw.nm_mac import latency_of as nm_latency
 
 __all__ = ["SMALL_PARAMS", "all_checks", "fast_checks"]
 
 # Builds small enough for a solver; every parameter still within the constructor's range.
-SMALL_PARAMS = {"csr_spmv": csr.SMALL, "rlc_loopback": {"fifo_depth": 4}}
+SMALL_PARAMS = {"csr_spmv": csr.SMALL, "rlc_loopback": {"fifo_depth": 4},
+                "sparse_mac": nm.SMALL, "dense_mac": {k: v for k, v in nm.SMALL.items()
+                                                      if k != "n"}}
 
 
 def stream_rules(env):
@@ -46,6 +51,16 @@ def _generic():
             for name in BLOCKS]
 
 
+# Long runs through the loopback: tensors of 33 values, zero but at one free position with a
+# free value (a run of 32 zeros before or after it, or two shorter runs); all offered and
+# always ready.  The encoder holds a sparse tensor's only word until its last value, so the
+# first value leaves N + pipeline cycles after the first went in and the last N - 1 later:
+# depth 2N + the loopback's pipeline + 2 (75 for N = 33; the last value left in step 72).
+LONG, LONG_FREE = (33, 33), 1
+LONG_DEPTH = (2 * LONG[1] + RLCEncoder.latency + RLCLoopback.FIFO_LATENCY
+              + RLCDecoder.latency + 2)
+
+
 def _rlc():
     lb = SMALL_PARAMS["rlc_loopback"]
     return [
@@ -66,6 +81,10 @@ def _rlc():
               rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "bmc", 10, params=lb),
         Check("rlc_loopback", "cover", rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "cover", 20,
               params=lb),
+        Check("rlc_loopback", f"round trip, runs over 31 (N = {LONG[1]}, {LONG_FREE} free value)",
+              rlc.loopback_long_runs(*LONG, LONG_FREE), "bmc", LONG_DEPTH, params=lb, live=True),
+        Check("rlc_loopback", "cover (runs over 31)", rlc.loopback_long_runs(*LONG, LONG_FREE),
+              "cover", LONG_DEPTH, params=lb, live=True),
     ]
 
 
@@ -87,6 +106,24 @@ def _csr():
     ]
 
 
+# Signed bits of every weight and activation in the MAC miter (formal/nm_mac.py); the depth
+# is the latency + 4: tensors of up to 3 beats and their results, read from hw.nm_mac.
+NM_BITS = 3
+
+
+def _nm_mac():
+    s = SMALL_PARAMS["sparse_mac"]
+    lut = {**s, "multipliers": "lut"}
+    eq = nm.narrow_values(NM_BITS)
+    return [
+        Check("sparse_mac", f"= dense twin (2:4 G=1, values {NM_BITS}-bit)", eq, "bmc",
+              4 + nm_latency("dsp"), params=s),
+        Check("sparse_mac", f"= dense twin, LUT mult. (values {NM_BITS}-bit)", eq, "bmc",
+              4 + nm_latency("lut"), params=lut),
+        Check("sparse_mac", "cover (= dense twin)", eq, "cover", 12, params=s, fast=True),
+    ]
+
+
 def _anti_vacuity():
     """Broken designs: each of these must FAIL, or the property could not fail at all."""
     lb = SMALL_PARAMS["rlc_loopback"]
@@ -102,17 +139,24 @@ def _anti_vacuity():
         Check("rlc_loopback", "MUTANT first value dropped",
               rlc.loopback_roundtrip(1, rlc.MAX_LEN, 24), "bmc", 12, params=lb,
               mutate=mutants.drop_first_beat("m_axis"), expect="FAIL"),
+        Check("rlc_loopback", "MUTANT value 33 of a tensor lost", rlc.loopback_long_runs(
+              *LONG, LONG_FREE), "bmc", LONG_DEPTH, params=lb, live=True,
+              mutate=mutants.zero_value_at("m_axis", 32), expect="FAIL"),
         Check("csr_spmv", "MUTANT y changes while held", stream_rules, "bmc", 10,
               params=SMALL_PARAMS["csr_spmv"], mutate=mutants.corrupt_held_data("m_axis_y"),
               expect="FAIL"),
         Check("csr_spmv", "MUTANT first y dropped", csr.csr_golden, "bmc", 10,
               params=SMALL_PARAMS["csr_spmv"], mutate=mutants.drop_first_beat("m_axis_y"),
               expect="FAIL"),
+        Check("sparse_mac", "MUTANT indices swapped", nm.narrow_values(NM_BITS), "bmc",
+              4 + nm_latency("dsp"),
+              params=SMALL_PARAMS["sparse_mac"], mutate=nm.swap_indices, expect="FAIL",
+              fast=True),
     ]
 
 
 def all_checks():
-    return _generic() + _rlc() + _csr() + _anti_vacuity()
+    return _generic() + _rlc() + _csr() + _nm_mac() + _anti_vacuity()
 
 
 def fast_checks():

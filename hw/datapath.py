@@ -1,9 +1,9 @@
 """Datapath parts shared by the multiply-accumulate blocks (CSR SpMV, Cnvlutin, N:M MAC).
 
 Multipliers without DSPs
-    :func:`partial_products` (one term per bit), :func:`radix4_multiples` and
-    :func:`radix4_terms` (one term per 2 bits, from registered ``a, 3a, -a``), summed by
-    :func:`sum_stage` (registered, one adder level per clock) for a pipelined product.
+    :func:`radix4_multiples` and :func:`radix4_terms` (one term per 2 bits, from
+    registered ``a, 3a, -a``), summed by :func:`sum_stage` (registered, one adder level
+    per clock) for a pipelined product.
 
 Parameter checks
     :func:`int_param`, :func:`choice_param`, :data:`OVERFLOW_MODES`; :func:`byte_width`
@@ -36,7 +36,7 @@ from golden.accumulate import OVERFLOW_MODES, check_overflow
 from golden.bits import byte_width
 
 __all__ = ["OVERFLOW_MODES", "MULTIPLIERS", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
-           "incr", "fits_signed", "tree_sum", "sum_stage", "partial_products", "Radix4Multiples",
+           "incr", "fits_signed", "tree_sum", "sum_stage", "Radix4Multiples",
            "radix4_multiples", "radix4_terms", "accumulate_next",
            "CheckedFirst", "Credits"]
 
@@ -145,21 +145,6 @@ def sum_stage(m: Module, terms, width, *, name, out_width=None, size=2):
         m.d.sync += r.eq(tree_sum(group))
         out.append(r)
     return out
-
-
-def partial_products(a, b, width):
-    """The shifted partial products of the signed product ``a·b`` (``a``, ``b`` signed),
-    each as a ``width``-bit signed value, ``width >= len(a) + len(b)``: ``b``'s bit ``i``
-    selects ``a << i``, and its sign bit ``-(a << (len(b) - 1))``.  Their sum is ``a·b``,
-    built from AND gates and adders, so synthesis uses no DSP for it (for a block with
-    more multipliers than the device has DSPs); any sub-sum also fits ``width`` bits."""
-    n = len(b)
-    wide = a.as_signed()
-    terms = []
-    for i in range(n):
-        shifted = (wide << i) if i < n - 1 else -(wide << i)
-        terms.append(Mux(b[i], shifted, 0)[:width].as_signed())
-    return terms
 
 
 class Radix4Multiples(NamedTuple):

@@ -3,7 +3,9 @@
 Runs SymbiYosys (yowasp-sby, from the ``formal`` extra) on the cheapest meaningful checks:
 the AXI4-Stream rules of ``rlc_encoder`` proven by k-induction, and their anti-vacuity
 twin, the same rules on a design whose ``tdata`` changes while a beat is held, which must
-FAIL with a counterexample.  Also checks that the suite covers every registered top.
+FAIL with a counterexample; the N:M MAC miter's covers (sparse_mac against its dense twin)
+and its broken twin (group 0's indices swapped), which must FAIL.  Also checks that the
+suite covers every registered top and every property file has a broken twin.
 """
 
 import pytest
@@ -20,7 +22,8 @@ def test_every_top_has_stream_rules():
 def test_every_property_file_has_an_anti_vacuity_twin():
     checks = all_checks()
     assert {c.top for c in checks if c.expect == "FAIL"} >= {"rlc_encoder", "rlc_decoder",
-                                                             "rlc_loopback", "csr_spmv"}
+                                                             "rlc_loopback", "csr_spmv",
+                                                             "sparse_mac"}
 
 
 @pytest.mark.parametrize("check", fast_checks(), ids=lambda c: f"{c.top}:{c.prop}")
