@@ -72,15 +72,34 @@ def encoder_live(env):
 
 # ------------------------------------------------------------------------- decoder
 
-def _value_index(env):
-    """Index of the next output value within its tensor."""
-    m, o = env.m, env.watch["m_axis"]
-    index = Signal(8, name="out_index")
-    with m.If(o.transfer):
+def _value_index(env, prefix="m_axis"):
+    """Index of the next value of stream ``prefix`` within its tensor."""
+    m, s = env.m, env.watch[prefix]
+    index = Signal(8, name=f"{prefix}_index")
+    with m.If(s.transfer):
         m.d.sync += index.eq(index + 1)
-        with m.If(env.port["m_axis_tlast"]):
+        with m.If(env.port[f"{prefix}_tlast"]):
             m.d.sync += index.eq(0)
     return index
+
+
+def _framed_input(env, n):
+    """Assume the input comes in tensors of ``n`` values (``tlast`` on value n-1); returns
+    the index of the next input value within its tensor."""
+    in_index = _value_index(env, "s_axis")
+    with env.m.If(env.port["s_axis_tvalid"]):
+        env.m.d.comb += Assume(env.port["s_axis_tlast"] == (in_index == n - 1),
+                               "input framed in tensors of N")
+    return in_index
+
+
+def _zero_run(env):
+    """Zeros in a row at the input so far (within a tensor)."""
+    zeros = Signal(8, name="zero_run")
+    with env.m.If(env.watch["s_axis"].transfer):
+        env.m.d.sync += zeros.eq(((env.port["s_axis_tdata"] == 0) & ~env.port["s_axis_tlast"])
+                                 * (zeros + 1))
+    return zeros
 
 
 def _first_words(env):
@@ -146,14 +165,7 @@ def loopback_roundtrip(lo, hi, depth):
     def props(env):
         m, i, o = env.m, env.watch["s_axis"], env.watch["m_axis"]
         n = constant_length(env, lo, hi)
-        in_index = Signal(8, name="in_index")
-        with m.If(i.transfer):
-            m.d.sync += in_index.eq(in_index + 1)
-            with m.If(env.port["s_axis_tlast"]):
-                m.d.sync += in_index.eq(0)
-        with m.If(env.port["s_axis_tvalid"]):
-            m.d.comb += Assume(env.port["s_axis_tlast"] == (in_index == n - 1),
-                               "input framed in tensors of N")
+        _framed_input(env, n)
         # Scoreboard: every value in, in order (a trace of `depth` cycles holds fewer).
         seen = Array(Signal(16, name=f"sent{k}") for k in range(depth))
         with m.If(i.transfer):
@@ -166,10 +178,7 @@ def loopback_roundtrip(lo, hi, depth):
                 Assert(env.port["m_axis_tlast"] == (index == n - 1), "last not on value N-1"),
             ]
         m.d.comb += Assert(~env.port["error"], "error on the encoder's own code")
-        zeros = Signal(8, name="zero_run")      # zeros in a row at the input
-        with m.If(i.transfer):
-            m.d.sync += zeros.eq(((env.port["s_axis_tdata"] == 0) & ~env.port["s_axis_tlast"])
-                                 * (zeros + 1))
+        zeros = _zero_run(env)
         m.d.comb += Cover(o.transfer & env.port["m_axis_tlast"] & (n == hi), "longest tensor out")
         if hi > 32:
             m.d.comb += Cover(i.transfer & (zeros == 32) & (env.port["s_axis_tdata"] != 0),
@@ -201,18 +210,10 @@ def loopback_long_runs(lo, hi, free=2):
                 value = Mux(index == pos, val, value)
             return value
 
-        in_index = Signal(8, name="in_index")
-        with m.If(i.transfer):
-            m.d.sync += in_index.eq(in_index + 1)
-            with m.If(env.port["s_axis_tlast"]):
-                m.d.sync += in_index.eq(0)
+        in_index = _framed_input(env, n)
         with m.If(env.port["s_axis_tvalid"]):
-            m.d.comb += [
-                Assume(env.port["s_axis_tlast"] == (in_index == n - 1),
-                       "input framed in tensors of N"),
-                Assume(env.port["s_axis_tdata"] == expected(in_index),
-                       "zero except at the free positions"),
-            ]
+            m.d.comb += Assume(env.port["s_axis_tdata"] == expected(in_index),
+                               "zero except at the free positions")
         index = _value_index(env)
         with m.If(o.valid):
             m.d.comb += [
@@ -220,10 +221,7 @@ def loopback_long_runs(lo, hi, free=2):
                 Assert(env.port["m_axis_tlast"] == (index == n - 1), "last not on value N-1"),
             ]
         m.d.comb += Assert(~env.port["error"], "error on the encoder's own code")
-        zeros = Signal(8, name="zero_run")      # zeros in a row at the input
-        with m.If(i.transfer):
-            m.d.sync += zeros.eq(((env.port["s_axis_tdata"] == 0) & ~env.port["s_axis_tlast"])
-                                 * (zeros + 1))
+        zeros = _zero_run(env)
         m.d.comb += [
             Cover(o.transfer & env.port["m_axis_tlast"] & (n == hi), "longest tensor out"),
             Cover(o.transfer & env.port["m_axis_tlast"] & (o.count == 32) & (n == 33)

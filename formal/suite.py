@@ -10,13 +10,13 @@
 """
 
 from hw.blocks import BLOCKS
+from hw.nm_mac import latency_of as nm_latency
 from hw.rlc import RLCDecoder, RLCEncoder, RLCLoopback
 
 from . import csr_spmv as csr
 from . import mutants, rlc
 from . import nm_mac as nm
 from .harness import Check
-from hw.nm_mac import latency_of as nm_latency
 
 __all__ = ["SMALL_PARAMS", "all_checks", "fast_checks"]
 

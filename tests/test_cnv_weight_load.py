@@ -10,70 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from golden import cnv
-from golden.bits import to_signed
 from hw.cnv_unit import CnvUnit
 
-from amaranth_sim import StreamSim
+from cnv_sim import run_program
 
 # 6-bit weights in 8-bit fields, so that a field can hold a value the unit must refuse
 P = dict(lanes=2, filters=3, brick=4, value_width=8, weight_width=6, max_k=12)
-MAX_CYCLES = 6000
 
 
 def _run(program, seed):
-    """Drive ``program`` (("load", words) and ("window", lane streams) items, in order)
-    into a fresh unit; returns [(outputs, error)] of its windows.  A load is offered only
-    once every earlier window's beats are in, a window only once every earlier load is."""
-    dut = CnvUnit(**P)
-    sim = StreamSim(dut, seed=seed)
-    L, F = P["lanes"], P["filters"]
-    loads_done, lanes_done = set(), [set() for _ in range(L)]
-    n_windows = sum(kind == "window" for kind, _ in program)
-    got = []
-
-    async def wait_for(ctx, ready):
-        for _ in range(MAX_CYCLES):
-            if ready():
-                return
-            await ctx.tick()
-        raise AssertionError("the program's order cannot advance: the unit hangs")
-
-    def lane_tb(k):
-        async def tb(ctx):
-            for i, (kind, item) in enumerate(program):
-                if kind == "load":
-                    await wait_for(ctx, lambda i=i: i in loads_done)
-                    continue
-                beats = item[k]
-                for j, beat in enumerate(beats):
-                    await sim.put(ctx, getattr(dut, f"lane{k}"), beat, j == len(beats) - 1,
-                                  pause=0.3)
-                lanes_done[k].add(i)
-        return tb
-
-    async def w_tb(ctx):
-        for i, (kind, words) in enumerate(program):
-            if kind != "load":
-                continue
-            await wait_for(ctx, lambda i=i: all(
-                j in done for done in lanes_done
-                for j, (kd, _) in enumerate(program[:i]) if kd == "window"))
-            for j, word in enumerate(words):
-                await sim.put(ctx, dut.w, word, j == len(words) - 1, pause=0.3)
-            loads_done.add(i)
-
-    async def out_tb(ctx):
-        for _ in range(MAX_CYCLES):
-            taken, _, data, _, err, _ = await sim.get(ctx, dut.out, ready=sim.wants(0.7),
-                                                      sample=(dut.error,))
-            if taken:
-                got.append(([to_signed(data >> (32 * f), 32) for f in range(F)], bool(err)))
-                if len(got) == n_windows:
-                    return
-        raise AssertionError(f"{len(got)} of {n_windows} outputs: the unit hangs")
-
-    sim.run(out_tb, background=[w_tb] + [lane_tb(k) for k in range(L)])
-    return got
+    return run_program(CnvUnit(**P), program, seed)
 
 
 def _golden(program):

@@ -9,11 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from golden import cnv
-from golden.bits import to_signed
 from hw.cnv import CnvEncoder
 from hw.cnv_unit import CnvUnit
 
-from amaranth_sim import StreamSim
+from cnv_sim import run_program
 
 SETTINGS = settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 P = dict(lanes=2, filters=3, brick=4, value_width=8, weight_width=8, max_k=24)
@@ -55,40 +54,9 @@ def _mutate(rng, streams):
 
 
 def _run_unit(dut, w, windows, seed):
-    sim = StreamSim(dut, seed=seed)
-    L, F = P["lanes"], P["filters"]
-    got = []
-    loaded = []
-
-    def lane_tb(k):
-        async def tb(ctx):
-            while not loaded:      # the driver keeps the order: weights, then windows
-                await ctx.tick()
-            for streams in windows:
-                beats = streams[k]
-                for i, b in enumerate(beats):
-                    await sim.put(ctx, getattr(dut, f"lane{k}"), b, i == len(beats) - 1,
-                                  pause=0.3)
-        return tb
-
-    async def w_tb(ctx):
-        words = cnv.weight_words(w)
-        for i, x in enumerate(words):
-            await sim.put(ctx, dut.w, x, i == len(words) - 1, pause=0.3)
-        loaded.append(True)
-
-    async def out_tb(ctx):
-        for _ in range(3000):
-            taken, _, data, _, err, _ = await sim.get(ctx, dut.out, ready=sim.wants(0.7),
-                                                      sample=(dut.error,))
-            if taken:
-                got.append(([to_signed(data >> (32 * f), 32) for f in range(F)], err))
-                if len(got) == len(windows):
-                    return
-        raise AssertionError(f"{len(got)} of {len(windows)} outputs: the unit hangs")
-
-    sim.run(w_tb, out_tb, background=[lane_tb(k) for k in range(L)])
-    return got
+    """One weight load, then the windows (tests/cnv_sim.py)."""
+    program = [("load", cnv.weight_words(w))] + [("window", s) for s in windows]
+    return run_program(dut, program, seed)
 
 
 @SETTINGS
