@@ -2,7 +2,8 @@
 
 ``synthesise`` runs Yosys once per (design, family): the block's Verilog plus the
 registered-I/O wrapper (:mod:`fpga.wrapper`), the block kept as its own module so its cells
-are counted apart from the wrapper's, then flattened for nextpnr.  ``place`` runs nextpnr
+are counted apart from the wrapper's, then flattened for nextpnr; on ECP5 the registers
+around DSPs and block RAMs are then packed into them (:mod:`fpga.pack`).  ``place`` runs nextpnr
 once per (synthesis, device, seed) and parses its JSON report (:mod:`fpga.report`).
 
 Every step writes into ``build/synth/<label>-<family>-<hash>/``; a ``*.done`` file written
@@ -20,13 +21,14 @@ import re
 from pathlib import Path
 
 from .configs import design_verilog
+from .pack import pack_ecp5
 from .report import block_resources, parse_report
 from .tools import DEVICES, ToolError, run_tool, tool_versions
 from .wrapper import WRAPPER, ports, wrapper_verilog
 
 __all__ = ["SYNTH_DIR", "synthesise", "place", "run_config", "FLOW_VERSION"]
 
-FLOW_VERSION = 1          # bump when the scripts or parsing change meaning
+FLOW_VERSION = 2          # bump when the scripts or parsing change meaning
 PROJECT = Path(__file__).resolve().parent.parent
 SYNTH_DIR = Path(os.environ.get("SPARSEKIT_BUILD", PROJECT / "build")) / "synth"
 
@@ -38,7 +40,7 @@ synth_{family} -top {wrapper}
 tee -q -o stat.json stat -json
 {unkeep}
 flatten
-write_json synth.json
+write_json yosys.json
 """
 
 
@@ -102,10 +104,22 @@ def synthesise(config, family, root=None, cached_only=False):
             stat = json.loads((folder / "stat.json").read_text())
             record["resources"] = block_resources(stat, modules, family)
             record["wrapper"] = block_resources(stat, [WRAPPER], family)
+            _pack(folder, family, record)
         except ToolError as exc:
             record["error"] = str(exc)
         _write_done(done, record)
         return record
+
+
+def _pack(folder, family, record):
+    """Write the netlist nextpnr reads (``synth.json``): Yosys' own, with the ECP5 DSP and
+    block RAM registers packed; the block's flip-flop count drops by what moved inside."""
+    netlist = json.loads((folder / "yosys.json").read_text())
+    if family == "ecp5":
+        packed = pack_ecp5(netlist)
+        record["packed"] = packed
+        record["resources"]["FF"] -= packed["ff_removed"]
+    (folder / "synth.json").write_text(json.dumps(netlist))
 
 
 def place(synth, device_name, seed, cached_only=False):
@@ -166,7 +180,7 @@ def run_config(config, device_name, seeds, root=None, cached_only=False):
         result = place(synth, device.name, seed, cached_only)
         if "error" in result and device.bigger and _does_not_fit(result["error"]):
             result = {**place(synth, device.bigger, seed, cached_only), "tried": device.name}
-        rows.append({**row, **synth["resources"], **result,
+        rows.append({**row, **synth["resources"], **result, "packed": synth.get("packed"),
                      "wrapper": synth["wrapper"], "folder": synth["folder"]})
     return rows
 

@@ -30,11 +30,12 @@ over the lanes (a registered adder tree when ``L > 1``) and accumulated per filt
 or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks (5 for ``L = 1``: read, weight
-register, two product stages, accumulate into the output queue; plus ``log2(L)``, the lane
-adder tree, one level per clock: 7 for the default ``L = 4``) after its final step; so a
-run of windows
-takes ``Σ steps + latency`` clocks from the first lane transfer to the last output.
+transferred :func:`golden.cnv.unit_latency` clocks (7 for ``L = 1``: address register,
+read, weight register, two product stages, accumulate into the output queue, output
+register slice; plus ``log2(L)``, the lane adder tree, one level per clock: 9 for the
+default ``L = 4``)
+after its final step; so a run of windows takes ``Σ steps + latency`` clocks from the
+first lane transfer to the last output.
 
 Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
 port (or :func:`golden.cnv.window_streams` with ``dense=True``) sends every activation,
@@ -46,10 +47,11 @@ Weights are reused by every window until the next load, which is accepted only b
 windows; a pending load (``w.valid`` when a window would start) goes first, and the next
 window's first step comes the clock after ``w``'s ``last``.  More than ``max_k`` weight
 beats are dropped, and a beat with a field that is not a sign extension of ``weight_width``
-bits is stored as 0 whole (every filter); both are reported with every window using it.  Outputs wait in an
-8-entry queue; a step needs a free entry, so a stalled ``out`` stops the lanes, never
-drops a result (``max(8, latency + 1)`` entries, so the queue never stalls a step when
-``out`` is always ready).  ``out`` holds valid and payload until taken.
+bits is stored as 0 whole (every filter); both are reported with every window using it.
+Outputs wait in a queue of ``max(8, latency + 1)`` entries, then a register slice; a step
+needs a free queue entry, so a stalled ``out`` stops the lanes, never drops a result, and
+the queue never stalls a step when ``out`` is always ready.  ``out`` holds valid and
+payload until taken.
 
 Bad input (the window still yields its one output beat, then the next window is clean):
 see :func:`golden.cnv.unit_window`.  A bad entry contributes 0 (the weight word it reads,
@@ -62,6 +64,8 @@ Multipliers: the ``L·F`` products (64 by default) are built from radix-4 partia
 clocks, one adder level each (for weights up to 8 bits).
 """
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -70,13 +74,25 @@ from amaranth.lib.wiring import In, Out
 
 from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
-from .axis import stream_payload
+from .axis import RegisterSlice, stream_payload
 from .datapath import (OVERFLOW_MODES, Credits, accumulate_next, byte_width, choice_param,
                        fits_signed, incr, int_param, lt_var, radix4_multiples, radix4_terms,
                        sum_stage)
 
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
+
+class _Bank(NamedTuple):
+    addr: Signal       # the entry written or read (one address: see CnvUnit._weights)
+    wdata: Signal      # the word written when ``we``
+    we: Signal
+    chunks: list       # read data, one clock after ``addr``, of each memory, low first
+
+    @property
+    def data(self):
+        return Cat(*self.chunks)
+
+RAM_PORT_BITS = 18   # widest single block RAM port (ECP5 DP16KD, Xilinx RAMB18): see _bank
 OUT_DEPTH = 8  # output queue entries at least; latency + 1 (the credit round trip) if more
 
 
@@ -132,26 +148,63 @@ class CnvUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        banks = [Memory(shape=self.filters * self.weight_width, depth=self.depth, init=[])
-                 for _ in range(self.lanes)]
-        for k, bank in enumerate(banks):
-            m.submodules[f"bank{k}"] = bank
-        reads = [bank.read_port() for bank in banks]
-        k_len, w_bad, in_window, w_block = self._weights(m, banks, Signal(name="in_window"))
+        banks = [self._bank(m, k) for k in range(self.lanes)]
+        k_len, w_bad, in_window, w_block, rd_addr = self._weights(m, banks,
+                                                                   Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
         credits = Credits(max(OUT_DEPTH, self.latency + 1))
-        fire, final, err_now, values = self._steps(m, k_len, w_block, in_window, reads,
+        fire, final, step_bad, values = self._steps(m, k_len, w_block, in_window, rd_addr,
                                                    credits.ok)
-        tag, products = self._multiply(m, fire, final, err_now | w_bad, values, reads)
+        tag, products = self._multiply(m, fire, final, step_bad | w_bad, values,
+                                       [bank.data for bank in banks])
         tag, sums = self._lane_sum(m, tag, products)
         self._accumulate(m, tag, sums, credits, fire & final)
         return m
 
     # ------------------------------------------------------------------ weight load
+    def _bank(self, m, k):
+        """Lane ``k``'s weight bank: one word of ``F`` weights per entry, one address for
+        its write and its read (see :meth:`_weights`), read data one clock later.  Built
+        from memories at most :data:`RAM_PORT_BITS` wide, so that each maps to one block
+        RAM port that reads and writes (no second port, no collision logic between the
+        RAM and its output register)."""
+        per = max(1, RAM_PORT_BITS // self.weight_width)        # filters per memory
+        bank = _Bank(Signal(range(self.depth), name=f"bank_addr{k}"),
+                     Signal(self.filters * self.weight_width, name=f"bank_wdata{k}"),
+                     Signal(name=f"bank_we{k}"), [])
+        # Address, write data and enable are registered before the memories: the address
+        # reaches every block RAM of the bank from one flip-flop, not from the weight-load
+        # and lane logic (2.4-2.8 ns of routing to RAMs spread over the die, on top of
+        # that logic, held the unit to 118 MHz on ECP5).  Writes and reads both pass this
+        # register, so they stay in the clocks they were issued in, one apart.
+        addr = Signal.like(bank.addr, name=f"bank_addr_r{k}", reset_less=True)
+        wdata = Signal.like(bank.wdata, name=f"bank_wdata_r{k}", reset_less=True)
+        we = Signal(name=f"bank_we_r{k}")
+        m.d.sync += [addr.eq(bank.addr), wdata.eq(bank.wdata), we.eq(bank.we)]
+        for c, f0 in enumerate(range(0, self.filters, per)):
+            width = (min(self.filters, f0 + per) - f0) * self.weight_width
+            # block RAM even when shallow: LUT RAM's asynchronous read would put the
+            # address logic and the read on one path (85 MHz against 150 on ECP5)
+            mem = m.submodules[f"bank{k}_{c}"] = Memory(shape=width, depth=self.depth,
+                                                        init=[], attrs={"ram_style": "block"})
+            wr, rd = mem.write_port(), mem.read_port()
+            lo = f0 * self.weight_width
+            m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.en.eq(we),
+                         wr.data.eq(wdata[lo:lo + width])]
+            bank.chunks.append(rd.data)
+        return bank
+
     def _weights(self, m, banks, in_window):
         """Weight beat ``i`` goes to bank ``(i // B) % L`` at ``((i // B) // L)·B + i % B``
         (bit fields of ``i``: B and L are powers of two); ``K`` is set at ``last``.
-        Accepted only outside a window."""
+        Accepted only outside a window.
+
+        Each bank is a single-port memory: its write and its lane's read share one
+        address (returned: the lane's read address, ``rd_addr[k]``, to be driven), since a
+        write (a weight beat, outside a window) and a read that counts (a step) never fall
+        in the same clock.  A block RAM port then reads before it writes by itself; a read
+        port apart from the write port would make synthesis add collision logic between the
+        memory and its output register, which then could not move into the block RAM."""
         lb, ll = self.brick.bit_length() - 1, self.lanes.bit_length() - 1
         WW, WF = self.weight_width, self.wf
         w = self.w
@@ -169,11 +222,17 @@ class CnvUnit(wiring.Component):
         addr_bits = (self.depth - 1).bit_length()
         addr = Cat(index[:lb], index[lb + ll:])
         bank = index[lb:lb + ll] if ll else Const(0, 1)
+        # Writes take the address while weights are offered outside a window (registers and
+        # w.valid only): every write falls there, no step does (a step needs the opposite).
+        w_phase = Signal(name="w_phase")
+        m.d.comb += w_phase.eq(~in_window & (loading | w.valid))
+        rd_addr = []
         for k, b in enumerate(banks):
-            port = b.write_port()
-            m.d.comb += [port.addr.eq(addr[:addr_bits]),
-                         port.data.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
-                         port.en.eq(take & room & (bank == k))]
+            lane_addr = Signal(range(self.depth), name=f"rd_addr{k}")
+            rd_addr.append(lane_addr)
+            m.d.comb += [b.addr.eq(Mux(w_phase, addr[:addr_bits], lane_addr)),
+                         b.wdata.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
+                         b.we.eq(take & room & (bank == k))]
         with m.If(take):
             m.d.sync += [
                 count.eq(incr(index, room)),
@@ -182,10 +241,10 @@ class CnvUnit(wiring.Component):
             ]
             with m.If(w.payload.last):
                 m.d.sync += k_len.eq(incr(index, room))
-        return k_len, w_bad, in_window, loading | w.valid
+        return k_len, w_bad, in_window, loading | w.valid, rd_addr
 
     # ------------------------------------------------------------ lanes and steps
-    def _lane(self, m, k, lane, k_len, reads):
+    def _lane(self, m, k, lane, k_len, rd_addr):
         """Lane ``k``'s decode of its offered beat: (ok, bad, value, update).
 
         Brick ``j = k + n·L`` of the window starts at ``j·B``, i.e. the bit fields
@@ -220,7 +279,7 @@ class CnvUnit(wiring.Component):
         bank_addr = Cat(off[:lb], n)
         # No check on the address path: a bad entry reads a word inside the bank (its low
         # address bits) and contributes 0 all the same.
-        m.d.comb += reads[k].addr.eq(bank_addr[:len(reads[k].addr)])
+        m.d.comb += rd_addr[k].eq(bank_addr[:len(rd_addr[k])])
 
         def update(take):
             with m.If(take):
@@ -236,12 +295,12 @@ class CnvUnit(wiring.Component):
                     m.d.sync += [first.eq(0), prev.eq(off)]
         return entry_ok, bad, value[:VW].as_signed(), update
 
-    def _steps(self, m, k_len, w_block, in_window, reads, credit_ok):
+    def _steps(self, m, k_len, w_block, in_window, rd_addr, credit_ok):
         """Lock-step issue: a step fires when every lane not yet done offers a beat."""
         L = self.lanes
         lanes = [getattr(self, f"lane{k}") for k in range(L)]
         done = [Signal(name=f"done{k}") for k in range(L)]
-        decoded = [self._lane(m, k, lanes[k], k_len, reads) for k in range(L)]
+        decoded = [self._lane(m, k, lanes[k], k_len, rd_addr) for k in range(L)]
         ready_all = Cat(d | ln.valid for d, ln in zip(done, lanes)).all()
         all_done = Cat(done).all()
         fire = Signal()
@@ -250,8 +309,7 @@ class CnvUnit(wiring.Component):
             fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
             final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
-        err_acc = Signal()
-        err_now = Signal()
+        step_bad = Signal()
         values = []
         bads = []
         for k, (lane, (ok, bad, value, update)) in enumerate(zip(lanes, decoded)):
@@ -262,10 +320,10 @@ class CnvUnit(wiring.Component):
                 m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
             values.append(Mux(take & ok, value, 0))
             bads.append(take & bad)
-        m.d.comb += err_now.eq(err_acc | Cat(bads).any())
+        m.d.comb += step_bad.eq(Cat(bads).any())
         with m.If(fire):
-            m.d.sync += [err_acc.eq(~final & err_now), in_window.eq(~final)]
-        return fire, final, err_now, values
+            m.d.sync += in_window.eq(~final)
+        return fire, final, step_bad, values
 
     # ------------------------------------------------------------ datapath stages
     def _widths(self):
@@ -285,7 +343,8 @@ class CnvUnit(wiring.Component):
         return tag
 
     def _multiply(self, m, fire, final, err, values, reads):
-        """Stage 1: value registered while the bank is read.  Stage 2: the bank's word
+        """Stage 0: value registered while the bank's address is (:meth:`_bank`).  Stage 1:
+        value registered while the bank is read.  Stage 2: the bank's word
         registered straight out of the memory (a block RAM's clock-to-data leaves no room
         after it), and the value's multiples ``a, 3a, -a``.  Stages 3-4: each product from
         its radix-4 partial products (:func:`hw.datapath.radix4_terms`: multiplexers and
@@ -293,17 +352,27 @@ class CnvUnit(wiring.Component):
         adder level per clock up to 8-bit weights (two beyond)."""
         F, WW = self.filters, self.weight_width
         pw, qw, _ = self._widths()
-        s1 = [Signal(name="s1_valid"), Signal(name="s1_final"), Signal(name="s1_err")]
-        m.d.sync += [s1[0].eq(fire), s1[1].eq(fire & final), s1[2].eq(err)]
+        s0 = [Signal(name="s0_valid"), Signal(name="s0_final"), Signal(name="s0_err")]
+        m.d.sync += [s0[0].eq(fire), s0[1].eq(fire & final), s0[2].eq(fire & err)]
+        # The window's error so far (this step's included), accumulated here, one clock
+        # after the step: the lane checks (compares with K) then end at a register
+        # instead of running on into the accumulation (timing)
+        err_acc, window_err = Signal(name="err_acc"), Signal(name="s0_window_err")
+        m.d.comb += window_err.eq(err_acc | s0[2])
+        with m.If(s0[0]):
+            m.d.sync += err_acc.eq(window_err & ~s0[1])
+        s1 = self._tag(m, [s0[0], s0[1], window_err], "s1")
         # two bits wider than the values: 3a fits (hw.datapath.radix4_multiples)
-        s1_val = [Signal(signed(self.value_width + 2), name=f"s1_val{k}")
-                  for k in range(self.lanes)]
-        m.d.sync += [r.eq(v) for r, v in zip(s1_val, values)]
+        s0_val, s1_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
+                           for k in range(self.lanes)] for i in (0, 1))
+        m.d.sync += [r.eq(v) for r, v in zip(s0_val, values)]
+        m.d.sync += [r.eq(v) for r, v in zip(s1_val, s0_val)]
         s2 = self._tag(m, s1, "s2")
         mults = [radix4_multiples(m, s1_val[k], pw, name=f"s2_a{k}") for k in range(self.lanes)]
-        s2_w = [Signal(len(reads[k].data), name=f"s2_w{k}", reset_less=True)
+        # reset-less: ECP5's block RAM holds it as its output register (fpga.pack)
+        s2_w = [Signal(len(reads[k]), name=f"s2_w{k}", reset_less=True)
                 for k in range(self.lanes)]
-        m.d.sync += [r.eq(rd.data) for r, rd in zip(s2_w, reads)]
+        m.d.sync += [r.eq(rd) for r, rd in zip(s2_w, reads)]
         s4 = self._tag(m, self._tag(m, s2, "s3"), "s4")
         digits = -(-WW // 2)
         size = 2 if digits <= 4 else 4
@@ -354,17 +423,24 @@ class CnvUnit(wiring.Component):
         out = self.out
         width = self.filters * self.yf
         queue = m.submodules.queue = SyncFIFO(width=width + 1, depth=credits.depth)
+        # A register slice after the queue: the output's ready reaches only the slice's
+        # registers, not the queue's level and the credits (on a unit this size they sit
+        # far apart, and that path held the unit to 115 MHz on ECP5); one clock of latency.
+        last = m.submodules.out_slice = RegisterSlice(width + 1)
         m.d.comb += [
             queue.w_en.eq(valid & final),
             queue.w_data.eq(Cat(*words, err)),
-            out.valid.eq(queue.r_rdy),
-            out.payload.data.eq(queue.r_data[:width]),
+            last.i.valid.eq(queue.r_rdy),
+            last.i.payload.eq(queue.r_data),
+            queue.r_en.eq(last.i.ready),
+            out.valid.eq(last.o.valid),
+            out.payload.data.eq(last.o.payload[:width]),
             out.payload.last.eq(1),
-            queue.r_en.eq(out.ready),
+            last.o.ready.eq(out.ready),
         ]
-        take = out.valid & out.ready
-        credits.update(m, reserve, take)
+        # an entry's credit comes back as it leaves the queue (the slice has its own room)
+        credits.update(m, reserve, queue.r_rdy & queue.r_en)
         shown = Signal()
-        with m.If(take):
-            m.d.sync += shown.eq(queue.r_data[width])
-        m.d.comb += self.error.eq(Mux(out.valid, queue.r_data[width], shown))
+        with m.If(out.valid & out.ready):
+            m.d.sync += shown.eq(last.o.payload[width])
+        m.d.comb += self.error.eq(Mux(out.valid, last.o.payload[width], shown))

@@ -242,7 +242,9 @@ class Credits:
         int_param("depth", depth, 1)
         self.depth = depth
         self.credits = Signal(range(depth + 1), init=depth)
-        self.ok = self.credits.any()
+        # ``credits != 0`` as a register of its own, updated with ``credits``: ``ok``
+        # decides the input ``ready``s, so it starts their paths at a flip-flop
+        self.ok = Signal(init=1, name="credit_ok")
 
     @property
     def all_free(self):
@@ -250,6 +252,7 @@ class Credits:
 
     def update(self, m, reserve, release):
         with m.If(reserve & ~release):
-            m.d.sync += self.credits.eq(self.credits - Const(1, len(self.credits)))
+            m.d.sync += [self.credits.eq(self.credits - Const(1, len(self.credits))),
+                         self.ok.eq(gt_const(self.credits, 1))]
         with m.Elif(release & ~reserve):
-            m.d.sync += self.credits.eq(incr(self.credits, 1))
+            m.d.sync += [self.credits.eq(incr(self.credits, 1)), self.ok.eq(1)]

@@ -174,7 +174,10 @@ class _MACUnit(CheckedFirst, wiring.Component):
         s, W = self._stages, self.cfg.width
         lanes = len(s[1]["w"])
         if self.multipliers == "dsp":
-            prods = [Signal(signed(2 * W), name=f"prod{k}") for k in range(lanes)]
+            # reset-less like every datapath register: ECP5's MULT18X18D can then hold it
+            # and the operand registers (fpga.pack); valid bits say when they mean anything
+            prods = [Signal(signed(2 * W), name=f"prod{k}", reset_less=True)
+                     for k in range(lanes)]
             with m.If(adv):
                 follow(2)
                 m.d.sync += [p.eq(s[1]["w"][k] * s[1]["a"][k]) for k, p in enumerate(prods)]
@@ -224,8 +227,10 @@ class _MACUnit(CheckedFirst, wiring.Component):
         # LUT multipliers take 3a from the register: two bits of headroom
         # (hw.datapath.radix4_multiples)
         aw = W if self.multipliers == "dsp" else W + 2
-        self._stages[1]["w"] = [Signal(signed(W), name=f"s1_w{k}") for k in range(lanes)]
-        self._stages[1]["a"] = [Signal(signed(aw), name=f"s1_a{k}") for k in range(lanes)]
+        self._stages[1]["w"] = [Signal(signed(W), name=f"s1_w{k}", reset_less=True)
+                                for k in range(lanes)]
+        self._stages[1]["a"] = [Signal(signed(aw), name=f"s1_a{k}", reset_less=True)
+                                for k in range(lanes)]
         last = self._stages[1 + self._p + TREE_STAGES]
         return last["valid"] & last["last"]
 
