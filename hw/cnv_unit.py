@@ -30,10 +30,10 @@ over the lanes (a registered adder tree when ``L > 1``) and accumulated per filt
 or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks (7 for ``L = 1``: address register,
-read, weight register, two product stages, accumulate into the output queue, output
-register slice; plus ``log2(L)``, the lane adder tree, one level per clock: 9 for the
-default ``L = 4``)
+transferred :func:`golden.cnv.unit_latency` clocks (8 for ``L = 1``: address register,
+read, weight register in the RAM and again in the fabric, two product stages, accumulate
+into the output queue, output register slice; plus ``log2(L)``, the lane adder tree, one
+level per clock: 10 for the default ``L = 4``)
 after its final step; so a run of windows takes ``Σ steps + latency`` clocks from the
 first lane transfer to the last output.
 
@@ -309,7 +309,10 @@ class CnvUnit(wiring.Component):
             fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
             final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
-        step_bad = Signal()
+        # Each lane's check and take, registered apart and combined one stage on
+        # (:meth:`_multiply`): the checks (compares with K) end at a flip-flop (timing)
+        step_bad = Signal(name="s0_step_bad")
+        s0_bad = Signal(L, name="s0_lane_bad")
         values = []
         bads = []
         for k, (lane, (ok, bad, value, update)) in enumerate(zip(lanes, decoded)):
@@ -318,9 +321,13 @@ class CnvUnit(wiring.Component):
             update(take)
             with m.If(fire):
                 m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
-            values.append(Mux(take & ok, value, 0))
-            bads.append(take & bad)
-        m.d.comb += step_bad.eq(Cat(bads).any())
+            values.append((value, take & ok))
+            bads.append(bad)
+            with m.If(take):
+                m.d.sync += s0_bad[k].eq(bad)
+            with m.Else():
+                m.d.sync += s0_bad[k].eq(0)
+        m.d.comb += step_bad.eq(s0_bad.any())
         with m.If(fire):
             m.d.sync += in_window.eq(~final)
         return fire, final, step_bad, values
@@ -343,17 +350,22 @@ class CnvUnit(wiring.Component):
         return tag
 
     def _multiply(self, m, fire, final, err, values, reads):
-        """Stage 0: value registered while the bank's address is (:meth:`_bank`).  Stage 1:
-        value registered while the bank is read.  Stage 2: the bank's word
-        registered straight out of the memory (a block RAM's clock-to-data leaves no room
-        after it), and the value's multiples ``a, 3a, -a``.  Stages 3-4: each product from
-        its radix-4 partial products (:func:`hw.datapath.radix4_terms`: multiplexers and
-        adders, since ``L·F`` multipliers do not fit the DSPs of a small device), one
-        adder level per clock up to 8-bit weights (two beyond)."""
+        """Stage 0: value and whether it counts registered while the bank's address is
+        (:meth:`_bank`).  Stage 1: value (0 if it does not count) registered while the bank
+        is read.  Stage 2: the bank's word registered straight out of the memory (the
+        block RAM's own output register on ECP5, :mod:`fpga.pack`).  Stage 3: the word
+        again in the fabric, next to the multipliers it feeds (from the RAM to all ``F``
+        filters' partial products was the unit's critical path), and the value's multiples
+        ``a, 3a, -a``.  Stages 4-5: each product from its radix-4 partial products
+        (:func:`hw.datapath.radix4_terms`: multiplexers and adders, since ``L·F``
+        multipliers do not fit the DSPs of a small device), one adder level per clock up to
+        8-bit weights (two beyond)."""
         F, WW = self.filters, self.weight_width
         pw, qw, _ = self._widths()
         s0 = [Signal(name="s0_valid"), Signal(name="s0_final"), Signal(name="s0_err")]
-        m.d.sync += [s0[0].eq(fire), s0[1].eq(fire & final), s0[2].eq(fire & err)]
+        # ``err`` (the lanes' checks) is already a stage-0 register; the load flag joins it
+        m.d.sync += [s0[0].eq(fire), s0[1].eq(fire & final)]
+        m.d.comb += s0[2].eq(err)
         # The window's error so far (this step's included), accumulated here, one clock
         # after the step: the lane checks (compares with K) then end at a register
         # instead of running on into the accumulation (timing)
@@ -363,31 +375,38 @@ class CnvUnit(wiring.Component):
             m.d.sync += err_acc.eq(window_err & ~s0[1])
         s1 = self._tag(m, [s0[0], s0[1], window_err], "s1")
         # two bits wider than the values: 3a fits (hw.datapath.radix4_multiples)
-        s0_val, s1_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
-                           for k in range(self.lanes)] for i in (0, 1))
-        m.d.sync += [r.eq(v) for r, v in zip(s0_val, values)]
-        m.d.sync += [r.eq(v) for r, v in zip(s1_val, s0_val)]
-        s2 = self._tag(m, s1, "s2")
-        mults = [radix4_multiples(m, s1_val[k], pw, name=f"s2_a{k}") for k in range(self.lanes)]
+        s0_val, s1_val, s2_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
+                                   for k in range(self.lanes)] for i in (0, 1, 2))
+        s0_use = [Signal(name=f"s0_use{k}") for k in range(self.lanes)]
+        for k, (value, use) in enumerate(values):
+            # the checks behind ``use`` (compares with K) end here; the value is zeroed
+            # one stage on (timing)
+            m.d.sync += [s0_val[k].eq(value), s0_use[k].eq(use),
+                         s1_val[k].eq(Mux(s0_use[k], s0_val[k], 0)), s2_val[k].eq(s1_val[k])]
+        s3 = self._tag(m, self._tag(m, s1, "s2"), "s3")
+        mults = [radix4_multiples(m, s2_val[k], pw, name=f"s3_a{k}") for k in range(self.lanes)]
         # reset-less: ECP5's block RAM holds it as its output register (fpga.pack)
         s2_w = [Signal(len(reads[k]), name=f"s2_w{k}", reset_less=True)
                 for k in range(self.lanes)]
+        s3_w = [Signal(len(reads[k]), name=f"s3_w{k}", reset_less=True)
+                for k in range(self.lanes)]
         m.d.sync += [r.eq(rd) for r, rd in zip(s2_w, reads)]
-        s4 = self._tag(m, self._tag(m, s2, "s3"), "s4")
+        m.d.sync += [r.eq(w) for r, w in zip(s3_w, s2_w)]
+        s5 = self._tag(m, self._tag(m, s3, "s4"), "s5")
         digits = -(-WW // 2)
         size = 2 if digits <= 4 else 4
         products = []
         for k in range(self.lanes):
             row = []
             for f in range(F):
-                terms = radix4_terms(m, mults[k], s2_w[k][f * WW:(f + 1) * WW], pw,
+                terms = radix4_terms(m, mults[k], s3_w[k][f * WW:(f + 1) * WW], pw,
                                      name=f"pp{k}_{f}")
-                groups = sum_stage(m, terms, pw, name=f"s3_p{k}_{f}", size=size)
+                groups = sum_stage(m, terms, pw, name=f"s4_p{k}_{f}", size=size)
                 # at the lane sums' width: every adder after it has equal operands
-                (p,) = sum_stage(m, groups, pw, name=f"s4_p{k}_{f}", out_width=qw, size=size)
+                (p,) = sum_stage(m, groups, pw, name=f"s5_p{k}_{f}", out_width=qw, size=size)
                 row.append(p)
             products.append(row)
-        return s4, products
+        return s5, products
 
     def _lane_sum(self, m, tag, products):
         """Per filter, the lanes' products summed, one registered adder level per clock
