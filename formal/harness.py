@@ -114,7 +114,7 @@ class Harness(wiring.Component):
         self.top = build_top(check.top, **check.params)
         self.inner = self.top._inner
         self.params = block.params(check.params)
-        self.streams = list(block.streams.values())
+        self.streams = list(block.streams_of(self.params).values())
         super().__init__({name: In(member.shape) for name, member
                           in self.top.signature.members.items() if member.flow == In})
 

@@ -42,6 +42,10 @@ class Block:
                 if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
                 and p.name != "src_loc_at"}   # Amaranth's, inherited: not a hardware parameter
 
+    def streams_of(self, params):
+        """Stream member -> AXI prefix of the build with ``params`` (complete parameters)."""
+        return self.streams_for(params) if self.streams_for else self.streams
+
     def params(self, overrides=None):
         """Defaults updated with ``overrides``; unknown names are an error."""
         overrides = dict(overrides or {})
@@ -89,5 +93,4 @@ def build_top(name, **overrides):
     """The AXI4-Stream top of block ``name``, ready for :func:`hw.generate.verilog`."""
     block = get_block(name)
     params = block.params(overrides)
-    streams = block.streams_for(params) if block.streams_for else block.streams
-    return AXIStreamExport(block.make(**params), streams)
+    return AXIStreamExport(block.make(**params), block.streams_of(params))

@@ -309,25 +309,21 @@ class CnvUnit(wiring.Component):
             fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
             final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
-        # Each lane's check and take, registered apart and combined one stage on
-        # (:meth:`_multiply`): the checks (compares with K) end at a flip-flop (timing)
+        # Each lane's checks and its take are registered apart and combined one stage on
+        # (here and in :meth:`_multiply`): the checks (compares with K) and the lock-step
+        # take (every lane's valid) each end at a flip-flop, not at each other (timing)
         step_bad = Signal(name="s0_step_bad")
-        s0_bad = Signal(L, name="s0_lane_bad")
+        s0_bad, s0_ok, s0_take = (Signal(L, name=f"s0_lane_{n}") for n in ("bad", "ok", "take"))
         values = []
-        bads = []
         for k, (lane, (ok, bad, value, update)) in enumerate(zip(lanes, decoded)):
             take = fire & ~done[k]
             m.d.comb += lane.ready.eq(take)
             update(take)
             with m.If(fire):
                 m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
-            values.append((value, take & ok))
-            bads.append(bad)
-            with m.If(take):
-                m.d.sync += s0_bad[k].eq(bad)
-            with m.Else():
-                m.d.sync += s0_bad[k].eq(0)
-        m.d.comb += step_bad.eq(s0_bad.any())
+            m.d.sync += [s0_bad[k].eq(bad), s0_ok[k].eq(ok), s0_take[k].eq(take)]
+            values.append((value, s0_ok[k] & s0_take[k]))
+        m.d.comb += step_bad.eq((s0_bad & s0_take).any())
         with m.If(fire):
             m.d.sync += in_window.eq(~final)
         return fire, final, step_bad, values
@@ -377,12 +373,11 @@ class CnvUnit(wiring.Component):
         # two bits wider than the values: 3a fits (hw.datapath.radix4_multiples)
         s0_val, s1_val, s2_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
                                    for k in range(self.lanes)] for i in (0, 1, 2))
-        s0_use = [Signal(name=f"s0_use{k}") for k in range(self.lanes)]
         for k, (value, use) in enumerate(values):
-            # the checks behind ``use`` (compares with K) end here; the value is zeroed
-            # one stage on (timing)
-            m.d.sync += [s0_val[k].eq(value), s0_use[k].eq(use),
-                         s1_val[k].eq(Mux(s0_use[k], s0_val[k], 0)), s2_val[k].eq(s1_val[k])]
+            # ``use`` (taken and passing its checks) comes from stage-0 registers
+            # (:meth:`_steps`); the value is zeroed one stage after the step (timing)
+            m.d.sync += [s0_val[k].eq(value), s1_val[k].eq(Mux(use, s0_val[k], 0)),
+                         s2_val[k].eq(s1_val[k])]
         s3 = self._tag(m, self._tag(m, s1, "s2"), "s3")
         mults = [radix4_multiples(m, s2_val[k], pw, name=f"s3_a{k}") for k in range(self.lanes)]
         # reset-less: ECP5's block RAM holds it as its output register (fpga.pack)

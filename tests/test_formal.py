@@ -23,7 +23,7 @@ def test_every_property_file_has_an_anti_vacuity_twin():
     checks = all_checks()
     assert {c.top for c in checks if c.expect == "FAIL"} >= {"rlc_encoder", "rlc_decoder",
                                                              "rlc_loopback", "csr_spmv",
-                                                             "sparse_mac"}
+                                                             "sparse_mac", "cnv_chain"}
 
 
 @pytest.mark.parametrize("check", fast_checks(), ids=lambda c: f"{c.top}:{c.prop}")
