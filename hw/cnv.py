@@ -46,12 +46,12 @@ from amaranth.lib.wiring import In, Out
 from golden.cnv import OFFSET_FIELD, check_brick
 
 from .axis import RegisterSlice, stream_payload
-from .datapath import byte_width, gt_const, int_param, lt_var
+from .datapath import CheckedFirst, byte_width, gt_const, int_param, lt_var
 
 __all__ = ["CnvEncoder", "CnvChain", "chain_streams"]
 
 
-class CnvEncoder(wiring.Component):
+class CnvEncoder(CheckedFirst, wiring.Component):
     """Dense bricks in, ZFNAf lane words out; see the module docstring.
 
     Parameters (keyword only)
@@ -62,13 +62,19 @@ class CnvEncoder(wiring.Component):
         Signed activation width.
     """
 
-    def __init__(self, *, brick=16, value_width=8):
+    @staticmethod
+    def check_params(*, brick, value_width):
+        """Raise ValueError naming the first bad parameter (before the object exists:
+        :class:`hw.datapath.CheckedFirst`)."""
         try:
-            self.brick = check_brick(brick)
-            self.value_width = int_param("value_width", value_width, 2, 16)
+            check_brick(brick)
+            int_param("value_width", value_width, 2, 16)
         except (TypeError, ValueError) as exc:
-            self._MustUse__silence = True
             raise ValueError(str(exc)) from None
+
+    def __init__(self, *, brick=16, value_width=8):
+        self.brick = check_brick(brick)
+        self.value_width = int(value_width)
         self.vf = byte_width(value_width)
         super().__init__({
             "i": In(stream.Signature(stream_payload(self.brick * self.vf + 8))),
@@ -231,7 +237,7 @@ def chain_streams(lanes=4):
             "w": "s_axis_w", "out": "m_axis"}
 
 
-class CnvChain(wiring.Component):
+class CnvChain(CheckedFirst, wiring.Component):
     """The encoder -> unit chain of one Cnvlutin layer input: ``lanes`` :class:`CnvEncoder`
     feeding one :class:`~hw.cnv_unit.CnvUnit` (same keyword parameters as the unit).
 
@@ -241,6 +247,13 @@ class CnvChain(wiring.Component):
     of the encoders' ``error``.  Latency is the encoder's, one register slice's and the
     unit's (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
     each encoder emits one word per clock."""
+
+    @staticmethod
+    def check_params(**params):
+        """The unit's checks (the encoders' parameters are a subset of its own), before
+        the object exists (:class:`hw.datapath.CheckedFirst`)."""
+        from .cnv_unit import CnvUnit
+        CnvUnit.check_params(**params)
 
     def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
                  acc_width=32, overflow="wrap", max_k=256):

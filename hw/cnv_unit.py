@@ -75,9 +75,9 @@ from amaranth.lib.wiring import In, Out
 from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import RegisterSlice, stream_payload
-from .datapath import (OVERFLOW_MODES, Credits, accumulate_next, byte_width, choice_param,
-                       fits_signed, incr, int_param, lt_var, radix4_multiples, radix4_terms,
-                       sum_stage)
+from .datapath import (OVERFLOW_MODES, CheckedFirst, Credits, accumulate_next, byte_width,
+                       choice_param, fits_signed, incr, int_param, lt_var, radix4_multiples,
+                       radix4_terms, sum_stage)
 
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
@@ -102,7 +102,7 @@ def unit_streams(lanes=4):
             "w": "s_axis_w", "out": "m_axis"}
 
 
-class CnvUnit(wiring.Component):
+class CnvUnit(CheckedFirst, wiring.Component):
     """``L``-lane Cnvlutin unit; see the module docstring for ports and protocol.
 
     Parameters (keyword only)
@@ -116,22 +116,30 @@ class CnvUnit(wiring.Component):
     max_k : int, 1..4096 (default 256): weights per filter the buffer holds
     """
 
-    def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
-                 acc_width=32, overflow="wrap", max_k=256):
+    @staticmethod
+    def check_params(*, lanes, filters, brick, value_width, weight_width, acc_width,
+                     overflow, max_k):
+        """Raise ValueError naming the first bad parameter (before the object exists:
+        :class:`hw.datapath.CheckedFirst`)."""
         try:
-            self.lanes = int_param("lanes", lanes, 1, 16)
+            int_param("lanes", lanes, 1, 16)
             if lanes & (lanes - 1):
                 raise ValueError(f"lanes must be a power of two (1, 2, 4, 8 or 16), not {lanes}")
-            self.filters = int_param("filters", filters, 1, 32)
-            self.brick = check_brick(brick)
-            self.value_width = int_param("value_width", value_width, 2, 16)
-            self.weight_width = int_param("weight_width", weight_width, 2, 16)
-            self.acc_width = int_param("acc_width", acc_width, value_width + weight_width, 64)
-            self.overflow = choice_param("overflow", overflow, OVERFLOW_MODES)
-            self.max_k = int_param("max_k", max_k, 1, 4096)
+            int_param("filters", filters, 1, 32)
+            check_brick(brick)
+            int_param("value_width", value_width, 2, 16)
+            int_param("weight_width", weight_width, 2, 16)
+            int_param("acc_width", acc_width, value_width + weight_width, 64)
+            choice_param("overflow", overflow, OVERFLOW_MODES)
+            int_param("max_k", max_k, 1, 4096)
         except (TypeError, ValueError) as exc:
-            self._MustUse__silence = True
             raise ValueError(str(exc)) from None
+
+    def __init__(self, *, lanes=4, filters=16, brick=16, value_width=8, weight_width=8,
+                 acc_width=32, overflow="wrap", max_k=256):
+        self.lanes, self.filters, self.brick = int(lanes), int(filters), check_brick(brick)
+        self.value_width, self.weight_width = int(value_width), int(weight_width)
+        self.acc_width, self.overflow, self.max_k = int(acc_width), overflow, int(max_k)
         self.vf, self.wf, self.yf = (byte_width(value_width), byte_width(weight_width),
                                      byte_width(acc_width))
         bricks = -(-max_k // brick)

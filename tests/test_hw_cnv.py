@@ -38,6 +38,28 @@ def test_encoder_parameter_checks():
         CnvEncoder(value_width=1)
 
 
+def test_rejected_parameters_leave_no_unused_component():
+    """Parameters are checked before the component exists (hw.datapath.CheckedFirst), so
+    a ValueError comes alone, without Amaranth's "created but never used" warning."""
+    import gc
+    import warnings
+
+    from amaranth.hdl import Fragment
+
+    from hw.cnv import CnvChain
+
+    # Amaranth stays silent about unused components until something has been elaborated.
+    Fragment.get(CnvEncoder(brick=4), None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for make, kwargs in ((CnvUnit, dict(lanes=3)), (CnvUnit, dict(brick="x")),
+                             (CnvEncoder, dict(value_width=1)), (CnvChain, dict(lanes=3))):
+            with pytest.raises(ValueError):
+                make(**kwargs)
+        gc.collect()
+    assert not [w for w in caught if "never used" in str(w.message)]
+
+
 def _mutate(rng, streams):
     """One random bad edit of a lane's beats (or none)."""
     s = [list(x) for x in streams]
