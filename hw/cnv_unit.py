@@ -64,17 +64,15 @@ Multipliers: the ``L·F`` products (64 by default) are built from radix-4 partia
 clocks, one adder level each (for weights up to 8 bits).
 """
 
-from typing import NamedTuple
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import RegisterSlice, stream_payload
+from .cnv_weights import weight_bank, weight_load
 from .datapath import (OVERFLOW_MODES, CheckedFirst, Credits, accumulate_next, byte_width,
                        choice_param, fits_signed, incr, int_param, lt_var, radix4_multiples,
                        radix4_terms, sum_stage)
@@ -82,17 +80,6 @@ from .datapath import (OVERFLOW_MODES, CheckedFirst, Credits, accumulate_next, b
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
 
-class _Bank(NamedTuple):
-    addr: Signal       # the entry written or read (one address: see CnvUnit._weights)
-    wdata: Signal      # the word written when ``we``
-    we: Signal
-    chunks: list       # read data, one clock after ``addr``, of each memory, low first
-
-    @property
-    def data(self):
-        return Cat(*self.chunks)
-
-RAM_PORT_BITS = 18   # widest single block RAM port (ECP5 DP16KD, Xilinx RAMB18): see _bank
 OUT_DEPTH = 8  # output queue entries at least; latency + 1 (the credit round trip) if more
 
 
@@ -156,8 +143,8 @@ class CnvUnit(CheckedFirst, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        banks = [self._bank(m, k) for k in range(self.lanes)]
-        k_len, w_bad, in_window, w_block, rd_addr = self._weights(m, banks,
+        banks = [weight_bank(m, self, k) for k in range(self.lanes)]
+        k_len, w_bad, in_window, w_block, rd_addr = weight_load(m, self, banks,
                                                                    Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
         credits = Credits(max(OUT_DEPTH, self.latency + 1))
@@ -170,88 +157,6 @@ class CnvUnit(CheckedFirst, wiring.Component):
         return m
 
     # ------------------------------------------------------------------ weight load
-    def _bank(self, m, k):
-        """Lane ``k``'s weight bank: one word of ``F`` weights per entry, one address for
-        its write and its read (see :meth:`_weights`), read data one clock later.  Built
-        from memories at most :data:`RAM_PORT_BITS` wide, so that each maps to one block
-        RAM port that reads and writes (no second port, no collision logic between the
-        RAM and its output register)."""
-        per = max(1, RAM_PORT_BITS // self.weight_width)        # filters per memory
-        bank = _Bank(Signal(range(self.depth), name=f"bank_addr{k}"),
-                     Signal(self.filters * self.weight_width, name=f"bank_wdata{k}"),
-                     Signal(name=f"bank_we{k}"), [])
-        # Address, write data and enable are registered before the memories: the address
-        # reaches every block RAM of the bank from one flip-flop, not from the weight-load
-        # and lane logic (2.4-2.8 ns of routing to RAMs spread over the die, on top of
-        # that logic, held the unit to 118 MHz on ECP5).  Writes and reads both pass this
-        # register, so they stay in the clocks they were issued in, one apart.
-        addr = Signal.like(bank.addr, name=f"bank_addr_r{k}", reset_less=True)
-        wdata = Signal.like(bank.wdata, name=f"bank_wdata_r{k}", reset_less=True)
-        we = Signal(name=f"bank_we_r{k}")
-        m.d.sync += [addr.eq(bank.addr), wdata.eq(bank.wdata), we.eq(bank.we)]
-        for c, f0 in enumerate(range(0, self.filters, per)):
-            width = (min(self.filters, f0 + per) - f0) * self.weight_width
-            # block RAM even when shallow: LUT RAM's asynchronous read would put the
-            # address logic and the read on one path (85 MHz against 150 on ECP5)
-            mem = m.submodules[f"bank{k}_{c}"] = Memory(shape=width, depth=self.depth,
-                                                        init=[], attrs={"ram_style": "block"})
-            wr, rd = mem.write_port(), mem.read_port()
-            lo = f0 * self.weight_width
-            m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.en.eq(we),
-                         wr.data.eq(wdata[lo:lo + width])]
-            bank.chunks.append(rd.data)
-        return bank
-
-    def _weights(self, m, banks, in_window):
-        """Weight beat ``i`` goes to bank ``(i // B) % L`` at ``((i // B) // L)·B + i % B``
-        (bit fields of ``i``: B and L are powers of two); ``K`` is set at ``last``.
-        Accepted only outside a window.
-
-        Each bank is a single-port memory: its write and its lane's read share one
-        address (returned: the lane's read address, ``rd_addr[k]``, to be driven), since a
-        write (a weight beat, outside a window) and a read that counts (a step) never fall
-        in the same clock.  A block RAM port then reads before it writes by itself; a read
-        port apart from the write port would make synthesis add collision logic between the
-        memory and its output register, which then could not move into the block RAM."""
-        lb, ll = self.brick.bit_length() - 1, self.lanes.bit_length() - 1
-        WW, WF = self.weight_width, self.wf
-        w = self.w
-        k_len = Signal(range(self.max_k + 1))
-        loading = Signal()
-        count = Signal(range(self.max_k + 1))
-        w_bad = Signal()
-        m.d.comb += w.ready.eq(loading | ~in_window)
-        take = w.valid & w.ready
-        index = Signal.like(count)
-        m.d.comb += index.eq(Mux(loading, count, 0))
-        room = lt_var(index, Const(self.max_k, len(count)))
-        fields = [w.payload.data[f * WF:(f + 1) * WF] for f in range(self.filters)]
-        fits = Cat(fits_signed(x, WW) for x in fields).all()
-        addr_bits = (self.depth - 1).bit_length()
-        addr = Cat(index[:lb], index[lb + ll:])
-        bank = index[lb:lb + ll] if ll else Const(0, 1)
-        # Writes take the address while weights are offered outside a window (registers and
-        # w.valid only): every write falls there, no step does (a step needs the opposite).
-        w_phase = Signal(name="w_phase")
-        m.d.comb += w_phase.eq(~in_window & (loading | w.valid))
-        rd_addr = []
-        for k, b in enumerate(banks):
-            lane_addr = Signal(range(self.depth), name=f"rd_addr{k}")
-            rd_addr.append(lane_addr)
-            m.d.comb += [b.addr.eq(Mux(w_phase, addr[:addr_bits], lane_addr)),
-                         b.wdata.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
-                         b.we.eq(take & room & (bank == k))]
-        with m.If(take):
-            m.d.sync += [
-                count.eq(incr(index, room)),
-                loading.eq(~w.payload.last),
-                w_bad.eq((loading & w_bad) | ~fits | ~room),
-            ]
-            with m.If(w.payload.last):
-                m.d.sync += k_len.eq(incr(index, room))
-        return k_len, w_bad, in_window, loading | w.valid, rd_addr
-
-    # ------------------------------------------------------------ lanes and steps
     def _lane(self, m, k, lane, k_len, rd_addr):
         """Lane ``k``'s decode of its offered beat: (ok, bad, value, update).
 
@@ -355,7 +260,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
 
     def _multiply(self, m, fire, final, err, values, reads):
         """Stage 0: value and whether it counts registered while the bank's address is
-        (:meth:`_bank`).  Stage 1: value (0 if it does not count) registered while the bank
+        (:func:`hw.cnv_weights.weight_bank`).  Stage 1: value (0 if it does not count) registered while the bank
         is read.  Stage 2: the bank's word registered straight out of the memory (the
         block RAM's own output register on ECP5, :mod:`fpga.pack`).  Stage 3: the word
         again in the fabric, next to the multipliers it feeds (from the RAM to all ``F``
