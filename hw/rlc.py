@@ -9,7 +9,7 @@ pending at the end of a tensor (at most 31) are not coded, because the decoder i
 tensor length and zero-fills.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -17,7 +17,8 @@ from amaranth.lib.wiring import In, Out
 from golden.rlc import LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, WORD_BITS
 
 from .axis import RegisterSlice, stream_payload
-from .rlc_decoder import LENGTH_BITS, RLCDecoder
+from .rlc_decoder import (CHECKED_WORD, DECODER_ENTRY, LENGTH_BITS, RLCDecoder, RLCDecoderCore,
+                          checked_word, decoder_entry)
 
 __all__ = ["RLCEncoder", "RLCDecoder", "RLCLoopback"]
 
@@ -112,11 +113,10 @@ class RLCEncoder(wiring.Component):
             m.d.comb += final_now.eq(last & ~emit_pair)
         hold_leaves = hold_valid & resolved_now & o_free
 
+        # Without a pair, `word_now` is `acc` and `fill_now` is `fill`, so `take` alone
+        # enables the update and the late `emit_pair` only reaches the data (timing).
         with m.If(take):
-            with m.If(new_word):
-                m.d.sync += [acc.eq(0), fill.eq(0)]
-            with m.Elif(emit_pair):
-                m.d.sync += [acc.eq(word_now), fill.eq(fill_now)]
+            m.d.sync += [acc.eq(Mux(new_word, 0, word_now)), fill.eq(Mux(new_word, 0, fill_now))]
 
         # `new_word` only happens when `hold` is free or leaving (see i.ready above and the
         # fact that a pending `hold` keeps `acc` empty until a pair resolves it).
@@ -167,8 +167,10 @@ class RLCLoopback(wiring.Component):
     #: Cycles a word takes from the encoder to the decoder: 1 through a register slice
     #: that keeps the FIFO's level compare (its ``w_rdy``) off the encoder's paths, 1
     #: through the FIFO (:class:`SyncFIFO`, whose storage is read asynchronously and so
-    #: maps to LUT RAM), then 1 through a register slice that keeps the read off the
-    #: decoder's paths.  (A :class:`SyncFIFOBuffered` maps to block RAM, whose read alone
+    #: maps to LUT RAM), then 1 through a register slice that holds the word already
+    #: checked for the decoder (:func:`~hw.rlc_decoder.decoder_entry`), so that neither the
+    #: read nor the 64-bit compares on the word are on the decoder's FSM paths.  (A
+    #: :class:`SyncFIFOBuffered` maps to block RAM, whose read alone
     #: takes 5.8 ns on the ECP5 without the output register Yosys does not use: about
     #: 105 MHz at best.)
     FIFO_LATENCY = 3
@@ -198,21 +200,23 @@ class RLCLoopback(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.encoder = encoder = RLCEncoder()
-        m.submodules.decoder = decoder = RLCDecoder()
-        # The FIFO stores a word and its `last` flag as one flat payload of the same width.
-        m.submodules.fifo = fifo = SyncFIFO(
-            width=encoder.o.payload.shape().size, depth=self.fifo_depth)
+        m.submodules.decoder = decoder = RLCDecoderCore()
         wiring.connect(m, wiring.flipped(self.i), encoder.i)
-        # Register slices on both sides of the FIFO: every path into or out of it starts
-        # and ends at a register, off the encoder's and the decoder's own paths (timing).
-        m.submodules.w_slice = w_slice = RegisterSlice(fifo.width)
-        m.submodules.r_slice = r_slice = RegisterSlice(fifo.width)
-        m.d.comb += [w_slice.i.payload.eq(encoder.o.payload), w_slice.i.valid.eq(encoder.o.valid),
-                     encoder.o.ready.eq(w_slice.i.ready)]
+        # The FIFO stores each word already checked for the decoder (`checked_word`: the
+        # word's fields and compares, computed from the encoder's output register), and
+        # register slices sit on both sides of it: every path into or out of the FIFO starts
+        # and ends at a register, and neither the FIFO's LUT-RAM read nor a 64-bit compare
+        # is on the decoder's paths (timing).  The tensor length joins at the read side.
+        m.submodules.w_slice = w_slice = RegisterSlice(CHECKED_WORD)
+        m.submodules.fifo = fifo = SyncFIFO(width=CHECKED_WORD.size, depth=self.fifo_depth)
+        m.submodules.r_slice = r_slice = RegisterSlice(DECODER_ENTRY)
+        m.d.comb += [checked_word(encoder.o.payload, w_slice.i.payload),
+                     w_slice.i.valid.eq(encoder.o.valid), encoder.o.ready.eq(w_slice.i.ready)]
         wiring.connect(m, w_slice.o, fifo.w_stream)
-        wiring.connect(m, fifo.r_stream, r_slice.i)
-        m.d.comb += [decoder.i.payload.eq(r_slice.o.payload), decoder.i.valid.eq(r_slice.o.valid),
-                     r_slice.o.ready.eq(decoder.i.ready)]
+        m.d.comb += [decoder_entry(fifo.r_stream.payload, self.length, r_slice.i.payload),
+                     r_slice.i.valid.eq(fifo.r_stream.valid),
+                     fifo.r_stream.ready.eq(r_slice.i.ready)]
+        wiring.connect(m, r_slice.o, decoder.i)
         wiring.connect(m, decoder.o, wiring.flipped(self.o))
-        m.d.comb += [decoder.length.eq(self.length), self.error.eq(decoder.error)]
+        m.d.comb += self.error.eq(decoder.error)
         return m

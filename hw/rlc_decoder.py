@@ -1,20 +1,97 @@
 """The RLC decoder, :class:`RLCDecoder` (format: :mod:`hw.rlc` and :mod:`golden.rlc`).
 
-It has a module of its own because of its size: one FSM (IDLE, WAIT, RUN, FILL, DRAIN)
-and the datapath stages and actions that FSM uses (:class:`_DecoderDatapath`).
+It has a module of its own because of its size: the checks of an incoming word
+(:func:`checked_word`, :func:`decoder_entry`), then one FSM (IDLE, WAIT, RUN, FILL, DRAIN) in
+:class:`RLCDecoderCore` with the datapath stages and actions that FSM uses
+(:class:`_DecoderDatapath`).
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.rlc import LAST_BIT, LEVEL_BITS, MAX_RUN, PAIR_BITS, PAIRS_PER_WORD, RUN_BITS, WORD_BITS
 
 from .axis import stream_payload
 
-__all__ = ["RLCDecoder", "LENGTH_BITS"]
+__all__ = ["RLCDecoder", "RLCDecoderCore", "CHECKED_WORD", "DECODER_ENTRY", "checked_word",
+           "decoder_entry", "LENGTH_BITS"]
 
 LENGTH_BITS = 32   # width of the decoder's tensor-length port
+
+
+def _above_run(count, extra=0):
+    """``count > MAX_RUN + extra`` (``extra`` 0 or 1) from its bits: a wide OR instead of a
+    32-bit carry chain on the path to the error flag (timing)."""
+    above = count[RUN_BITS:] != 0
+    if extra:
+        above = (count[RUN_BITS + 1:] != 0) | (count[RUN_BITS] & (count[:RUN_BITS] != 0))
+    return above
+
+
+def _pair_fields(word, k):
+    """Pair ``k`` of ``word``, with its run and level fields."""
+    pair = word[PAIR_BITS * k:PAIR_BITS * (k + 1)]
+    return pair, pair[:RUN_BITS], pair[RUN_BITS:]
+
+
+#: A word with every check the decoder's FSM makes of a new word (:func:`checked_word`).
+CHECKED_WORD = data.StructLayout({
+    "word": PAIR_BITS * PAIRS_PER_WORD,     # the three pairs
+    "tlast": 1,             # the input framing ends with this word
+    "final": 1,             # the code ends in this word (bit 63 or `tlast`)
+    "empty": 1,             # final, with padding in slot 0: no pair in this word
+    "run0_zero": 1,         # pair 0 has a run of 0
+    "next_pair": 1,         # pair 1 exists (not padding in a final word)
+    "noncanonical": 1,      # pair 0 is (r, 0) with r < 31
+    "bad": 1,               # framing disagrees, or a pair after padding
+    "canonical_empty": 1,   # exactly `1 << 63` with `tlast`: the code of a length-0 tensor
+})
+
+#: An entry of :class:`RLCDecoderCore`'s input: a checked word, and the tensor length as it
+#: was when the word arrived (the port is sampled with a tensor's first word) with its
+#: compares (:func:`decoder_entry`).
+DECODER_ENTRY = data.StructLayout({
+    "code": CHECKED_WORD,
+    "length": LENGTH_BITS,
+    "length_zero": 1,
+    "length_one": 1,
+    "length_long": 1,       # length > MAX_RUN: too long for an empty code's trailing zeros
+})
+
+
+def checked_word(payload, out):
+    """Assignments that fill ``out`` (a :data:`CHECKED_WORD` view) from a raw word stream's
+    ``payload`` (``data``, ``last``)."""
+    word = payload.data[:PAIR_BITS * PAIRS_PER_WORD]
+    bit63, tlast = payload.data[LAST_BIT], payload.last
+    final = bit63 | tlast
+    p0, p1, p2 = (_pair_fields(word, k)[0] for k in range(PAIRS_PER_WORD))
+    return [
+        out.word.eq(word), out.tlast.eq(tlast), out.final.eq(final),
+        out.empty.eq(final & (p0 == 0)),
+        out.run0_zero.eq(_pair_fields(word, 0)[1] == 0),
+        out.next_pair.eq(~(final & (p1 == 0))),
+        out.noncanonical.eq(_noncanonical(word)),
+        out.bad.eq((bit63 != tlast) |                                   # framing disagrees
+                   (final & (((p0 == 0) & ((p1 != 0) | (p2 != 0))) |    # pair after padding
+                             ((p1 == 0) & (p2 != 0))))),
+        out.canonical_empty.eq(bit63 & tlast & (word == 0)),
+    ]
+
+
+def decoder_entry(code, length, entry):
+    """Assignments that fill ``entry`` (a :data:`DECODER_ENTRY` view) from a checked word
+    ``code`` (a :data:`CHECKED_WORD` value) and the tensor ``length``."""
+    return [entry.code.eq(code), entry.length.eq(length), entry.length_zero.eq(length == 0),
+            entry.length_one.eq(length == 1), entry.length_long.eq(_above_run(length))]
+
+
+def _noncanonical(pair):
+    """Pair 0 of ``pair`` is ``(r, 0)`` with ``r < 31`` (a zero level that is not a
+    maximal run)."""
+    _, run, level = _pair_fields(pair, 0)
+    return (level == 0) & (run != MAX_RUN)
 
 
 class RLCDecoder(wiring.Component):
@@ -61,6 +138,33 @@ class RLCDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.core = core = RLCDecoderCore()
+        # The word's checks and fields, computed on the way in (no register here: the
+        # latency stays 2; the RLC loopback registers them instead, see RLCDecoderCore).
+        code = Signal(CHECKED_WORD)
+        m.d.comb += [checked_word(self.i.payload, code),
+                     decoder_entry(code, self.length, core.i.payload),
+                     core.i.valid.eq(self.i.valid), self.i.ready.eq(core.i.ready)]
+        wiring.connect(m, core.o, wiring.flipped(self.o))
+        m.d.comb += self.error.eq(core.error)
+        return m
+
+
+class RLCDecoderCore(wiring.Component):
+    """:class:`RLCDecoder` behind its input checks: the same decoder, whose input stream
+    carries :data:`DECODER_ENTRY` entries (the word with its checks and fields, and the
+    tensor length, from :func:`decoder_entry`) instead of raw words.  A design may register
+    entries between the two (the RLC loopback does) to keep the 64-bit compares on the
+    word off the FSM's paths.  Throughput, latency (from the entry's transfer), backpressure
+    and bad input: as :class:`RLCDecoder`.
+    """
+
+    i: In(stream.Signature(DECODER_ENTRY))
+    o: Out(stream.Signature(stream_payload(LEVEL_BITS)))
+    error: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
         d = _DecoderDatapath(m, self)
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
@@ -79,25 +183,10 @@ class RLCDecoder(wiring.Component):
                         d.tensor_done(err_now=0)
 
             with m.State("DRAIN"):      # values done, discard this tensor's other words
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(self.i.valid & self.i.payload.last):
+                m.d.comb += d.inp.ready.eq(1)
+                with m.If(d.inp.valid & d.inp.payload.code.tlast):
                     m.next = "IDLE"
         return m
-
-
-def _above_run(count, extra=0):
-    """``count > MAX_RUN + extra`` (``extra`` 0 or 1) from its bits: a wide OR instead of a
-    32-bit carry chain on the path to the error flag (timing)."""
-    above = count[RUN_BITS:] != 0
-    if extra:
-        above = (count[RUN_BITS + 1:] != 0) | (count[RUN_BITS] & (count[:RUN_BITS] != 0))
-    return above
-
-
-def _pair_fields(word, k):
-    """Pair ``k`` of ``word``, with its run and level fields."""
-    pair = word[PAIR_BITS * k:PAIR_BITS * (k + 1)]
-    return pair, pair[:RUN_BITS], pair[RUN_BITS:]
 
 
 class _DecoderDatapath:
@@ -153,31 +242,22 @@ class _DecoderDatapath:
             m.d.sync += o.valid.eq(0)
 
     def _incoming_word(self):
-        """Fields of the word on ``i``, shared by every place that accepts one."""
-        i = self.dut.i
-        self.in_word = i.payload.data[:PAIR_BITS * PAIRS_PER_WORD]
-        self.in_bit63 = i.payload.data[LAST_BIT]
-        self.in_tlast = i.payload.last
-        self.in_final = self.in_bit63 | self.in_tlast
-        p0, self.in_run0, _ = _pair_fields(self.in_word, 0)
-        p1, _, _ = _pair_fields(self.in_word, 1)
-        p2, _, _ = _pair_fields(self.in_word, 2)
-        self.in_empty = self.in_final & (p0 == 0)   # padding in slot 0: no pair in this word
-        self.in_bad = Signal()
-        self.m.d.comb += self.in_bad.eq(
-            (self.in_bit63 != self.in_tlast) |                         # framing disagrees
-            (self.in_final & (((p0 == 0) & ((p1 != 0) | (p2 != 0))) |  # pair after padding
-                              ((p1 == 0) & (p2 != 0)))))
-        # The problems of a word taken as a tensor's first word (with `length`), or later.
-        length = self.dut.length
-        canonical_empty = self.in_empty & self.in_bit63 & self.in_tlast & (self.in_word == 0)
-        self.m.d.comb += [
-            self.word_bad_first.eq(self.in_bad | Mux(
-                length == 0,
-                ~canonical_empty,                             # length 0: only `1<<63`
-                self.in_empty & _above_run(length))),         # too many trailing zeros
+        """The entry on ``i``: its word, fields and checks were computed before it arrived
+        (:func:`decoder_entry`); only the choice between first and later word remains."""
+        m = self.m
+        self.inp = self.dut.i
+        entry = self.inp.payload
+        w = entry.code
+        self.in_word, self.in_tlast, self.in_final = w.word, w.tlast, w.final
+        self.in_run0, self.in_empty = w.word[:RUN_BITS], w.empty
+        # The problems of a word taken as a tensor's first word (with its length), or later.
+        m.d.comb += [
+            self.word_bad_first.eq(w.bad | Mux(
+                entry.length_zero,
+                ~w.canonical_empty,                           # length 0: only `1<<63`
+                w.empty & entry.length_long)),                    # too many trailing zeros
             # Past a tensor's first word, a final word with no pair is non-canonical.
-            self.word_bad_mid.eq(self.in_bad | self.in_empty),
+            self.word_bad_mid.eq(w.bad | w.empty),
         ]
 
     def _current_pair(self):
@@ -211,11 +291,6 @@ class _DecoderDatapath:
             self.m.d.sync += self.word.eq(
                 Mux(self.has_next, self.word >> PAIR_BITS, self.in_word))
 
-    @staticmethod
-    def _noncanonical(pair):
-        _, run, level = _pair_fields(pair, 0)
-        return (level == 0) & (run != MAX_RUN)
-
     # -- actions of the FSM
 
     def emit(self, value):
@@ -231,8 +306,7 @@ class _DecoderDatapath:
 
     def accept(self, *, first):
         """Take the word on `i` this cycle; `first` whether this word starts the tensor."""
-        m, i = self.m, self.dut.i
-        length = self.dut.length
+        m, i = self.m, self.inp
         m.d.comb += i.ready.eq(1)
         with m.If(i.valid):
             # The word's own problems (see `_incoming_word`) are flagged through these.
@@ -241,15 +315,16 @@ class _DecoderDatapath:
             m.d.sync += [
                 self.word_final.eq(self.in_final),
                 self.word_tlast.eq(self.in_tlast),
-                self.k.eq(0), self.zeros.eq(self.in_run0), self.at_level.eq(self.in_run0 == 0),
+                self.k.eq(0), self.zeros.eq(self.in_run0),
+                self.at_level.eq(i.payload.code.run0_zero),
             ]
-            self._set_pair(~(self.in_final & (_pair_fields(self.in_word, 1)[0] == 0)),
-                           self._noncanonical(self.in_word), self.in_final)
+            self._set_pair(i.payload.code.next_pair, i.payload.code.noncanonical, self.in_final)
             # Mid-tensor, `remaining` already holds the count (`emit` wrote it), and it is
             # at least 1, so only the first word needs the tests on the count.
             if first:
-                m.d.sync += [self.remaining.eq(length), self.rem_one.eq(length == 1)]
-            with m.If(length == 0 if first else 0):     # length 0: nothing to emit
+                m.d.sync += [self.remaining.eq(i.payload.length),
+                             self.rem_one.eq(i.payload.length_one)]
+            with m.If(i.payload.length_zero if first else 0):     # length 0: nothing to emit
                 m.d.sync += self.has_next.eq(0)         # outside RUN (`_word_register`)
                 m.next = "IDLE"
                 with m.If(~self.in_tlast):
@@ -302,7 +377,7 @@ class _DecoderDatapath:
                     m.d.sync += [self.k.eq(self.k + 1), self.zeros.eq(self.next_run),
                                  self.at_level.eq(self.next_run == 0)]
                     m.d.comb += self.word_write.eq(1)          # shifts (`has_next`)
-                    self._set_pair(after, self._noncanonical(self.word[PAIR_BITS:]),
+                    self._set_pair(after, _noncanonical(self.word[PAIR_BITS:]),
                                    self.word_final)
                 with m.Elif(self.needs_word):              # not final: the next word
                     self.accept(first=False)

@@ -17,7 +17,7 @@ from tb.runner import PROJECT, VLT, verilator_cmd
 def fifo_entries(text):
     """Entries of the FIFO's memory in generated Verilog (SyncFIFO keeps all ``depth``
     words in it)."""
-    sizes = re.findall(r"reg \[64:0\] storage \[(\d+):0\];", text)
+    sizes = re.findall(r"reg \[\d+:0\] storage \[(\d+):0\];", text)
     assert len(sizes) == 1, sizes
     return int(sizes[0]) + 1
 
