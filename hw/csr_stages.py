@@ -184,7 +184,8 @@ class Sequencer:
         rem_any = self.active[0]
         nz_needed = (cur_valid & rem_any & ~nz_done) | null_wait
         m.d.comb += nz.ready.eq(self.drain | (nz_needed & credit_ok))
-        nz_take = nz.valid & nz.ready & ~self.drain
+        nz_take = Signal()      # written apart from `nz.ready`, which also carries `drain`
+        m.d.comb += nz_take.eq(nz.valid & nz_needed & credit_ok & ~self.drain)
         nz_last = nz.payload.last
         beat_final = self.rem_fits              # this beat completes the announced row
         early_last = nz_last & ~beat_final
@@ -243,7 +244,10 @@ class Sequencer:
             m.d.sync += [
                 self.cur_valid.eq(1),
                 self.cur_final.eq(row.payload.last),
-                self.rem.eq(Mux(self.row_bad, 0, length)),
+                # A bad row is taken as empty: its flags say so, and `rem` is then never
+                # read (it only counts down behind `active`), so it loads the length
+                # unmasked, off the late `row_bad` (timing).
+                self.rem.eq(length),
                 self.active.eq(Mux(self.row_bad, 0,
                                    Cat(gt_const(length, k) for k in range(p.lanes)))),
                 self.rem_fits.eq(self.row_bad | ~gt_const(length, p.lanes)),
