@@ -42,6 +42,12 @@ def _devices(text):
 
 def cmd_synth(args):
     todo = configs(args.blocks or None)
+    unknown = [b for b in args.blocks
+               if not any(c.label == b or c.label.startswith(b + "[") or
+                          c.label == b.replace("[default]", "") for c in todo)]
+    if unknown:
+        raise SystemExit(f"fpga: no build named {', '.join(unknown)} "
+                         f"(`python -m fpga synth --help`)")
     if not args.blocks and not args.no_pair:
         todo.append(pair_design())
     jobs = []
@@ -79,7 +85,9 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("synth", help="synthesise, place and route every top; print the table")
-    synth.add_argument("blocks", nargs="*", metavar="BLOCK", help="default: every block")
+    synth.add_argument("blocks", nargs="*", metavar="BLOCK",
+                       help="a block (all its builds) or one build: cnv_unit[default], "
+                            "csr_spmv[lanes4]; default: every block")
     synth.add_argument("--devices", type=_devices, default=["ecp5-25f", "ice40-up5k"],
                        help=f"comma-separated, of: {', '.join(DEVICES)}")
     synth.add_argument("--seeds", type=_seeds, default=[1], help="nextpnr seeds, e.g. 1,2,3")

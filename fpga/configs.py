@@ -48,8 +48,9 @@ def _single(block, overrides, tag, label):
 def configs(blocks=None):
     """Every top at its defaults, then each bench variant whose full parameter set differs.
 
-    ``blocks`` (names) restricts the list.  Labels follow the bench ids:
-    ``csr_spmv``, ``csr_spmv[lanes4]``.
+    ``blocks`` restricts the list: a block name picks all its builds, a label one build
+    (``csr_spmv[lanes4]``; ``csr_spmv[default]`` the defaults alone).  Labels follow the
+    bench ids: ``csr_spmv``, ``csr_spmv[lanes4]``.
     """
     from tb.benches import BENCHES
 
@@ -57,7 +58,7 @@ def configs(blocks=None):
     candidates = [(name, {}, "default") for name in BLOCKS]
     candidates += [(b.block, b.params, b.tag) for b in BENCHES if b.block in BLOCKS]
     for block, overrides, tag in candidates:
-        if blocks and block not in blocks:
+        if blocks and block not in blocks and f"{block}[{tag}]" not in blocks:
             continue
         params = tuple(sorted(get_block(block).params(overrides).items()))
         if (block, params) in seen:

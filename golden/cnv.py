@@ -94,9 +94,9 @@ def check_brick(brick) -> int:
 def unit_latency(lanes: int) -> int:
     """Cycles from a window's final step to its output transfer: memory address register,
     memory read, weight register (in the RAM, then in the fabric), two product stages, the
-    lane adder tree (one registered level per clock: ``log2(lanes)``), accumulate into the
-    output queue, the output register slice."""
-    return 8 + (int(lanes) - 1).bit_length()
+    lane adder tree (one registered level per clock: ``log2(lanes)``), accumulate, the
+    window's sums registered, the output queue, the output register slice."""
+    return 9 + (int(lanes) - 1).bit_length()
 
 
 def apply_threshold(acts, threshold: int) -> np.ndarray:

@@ -30,10 +30,10 @@ over the lanes (a registered adder tree when ``L > 1``) and accumulated per filt
 or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks (8 for ``L = 1``: address register,
-read, weight register in the RAM and again in the fabric, two product stages, accumulate
-into the output queue, output register slice; plus ``log2(L)``, the lane adder tree, one
-level per clock: 10 for the default ``L = 4``)
+transferred :func:`golden.cnv.unit_latency` clocks (9 for ``L = 1``: address register,
+read, weight register in the RAM and again in the fabric, two product stages, accumulate,
+the sums' register, the output queue, output register slice; plus ``log2(L)``, the lane
+adder tree, one level per clock: 11 for the default ``L = 4``)
 after its final step; so a run of windows takes ``Σ steps + latency`` clocks from the
 first lane transfer to the last output.
 
@@ -48,7 +48,7 @@ windows; a pending load (``w.valid`` when a window would start) goes first, and 
 window's first step comes the clock after ``w``'s ``last``.  More than ``max_k`` weight
 beats are dropped, and a beat with a field that is not a sign extension of ``weight_width``
 bits is stored as 0 whole (every filter); both are reported with every window using it.
-Outputs wait in a queue of ``max(8, latency + 1)`` entries, then a register slice; a step
+Outputs wait in a queue of ``max(8, latency + 2)`` entries, then a register slice; a step
 needs a free queue entry, so a stalled ``out`` stops the lanes, never drops a result, and
 the queue never stalls a step when ``out`` is always ready.  ``out`` holds valid and
 payload until taken.
@@ -66,21 +66,20 @@ clocks, one adder level each (for weights up to 8 bits).
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import RegisterSlice, stream_payload
 from .cnv_weights import weight_bank, weight_load
-from .datapath import (OVERFLOW_MODES, CheckedFirst, Credits, accumulate_next, byte_width,
-                       choice_param, fits_signed, incr, int_param, lt_var, radix4_multiples,
-                       radix4_terms, sum_stage)
+from .datapath import (OVERFLOW_MODES, CheckedFirst, CreditQueue, Credits, accumulate_next,
+                       byte_width, choice_param, copy_enables, fits_signed, incr, int_param,
+                       lt_var, radix4_multiples, radix4_terms, sum_stage)
 
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
-
-OUT_DEPTH = 8  # output queue entries at least; latency + 1 (the credit round trip) if more
+MULTIPLE_COPIES = 4  # copies of each lane's radix-4 multiples, one per group of filters
+OUT_DEPTH = 8  # output queue entries at least; latency + 2 (the credit round trip) if more
 
 
 def unit_streams(lanes=4):
@@ -147,7 +146,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
         k_len, w_bad, in_window, w_block, rd_addr = weight_load(m, self, banks,
                                                                    Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
-        credits = Credits(max(OUT_DEPTH, self.latency + 1))
+        credits = Credits(max(OUT_DEPTH, self.latency + 2))
         fire, final, step_bad, values = self._steps(m, k_len, w_block, in_window, rd_addr,
                                                    credits.ok)
         tag, products = self._multiply(m, fire, final, step_bad | w_bad, values,
@@ -291,8 +290,14 @@ class CnvUnit(CheckedFirst, wiring.Component):
             # (:meth:`_steps`); the value is zeroed one stage after the step (timing)
             m.d.sync += [s0_val[k].eq(value), s1_val[k].eq(Mux(use, s0_val[k], 0)),
                          s2_val[k].eq(s1_val[k])]
-        s3 = self._tag(m, self._tag(m, s1, "s2"), "s3")
-        mults = [radix4_multiples(m, s2_val[k], pw, name=f"s3_a{k}") for k in range(self.lanes)]
+        s2 = self._tag(m, s1, "s2")
+        s3 = self._tag(m, s2, "s3")
+        # The multiples feed every filter's partial products (F × digits multiplexers per
+        # bit): one copy per group of filters, so that no register drives loads all over
+        # the unit (timing; copies kept apart as hw.datapath.copy_enables explains).
+        enables = copy_enables(s2[0], s1[0], s0[0])[:min(F, MULTIPLE_COPIES)]
+        mults = [[radix4_multiples(m, s2_val[k], pw, name=f"s3_a{k}_c{c}", enable=en)
+                  for c, en in enumerate(enables)] for k in range(self.lanes)]
         # reset-less: ECP5's block RAM holds it as its output register (fpga.pack)
         s2_w = [Signal(len(reads[k]), name=f"s2_w{k}", reset_less=True)
                 for k in range(self.lanes)]
@@ -307,7 +312,8 @@ class CnvUnit(CheckedFirst, wiring.Component):
         for k in range(self.lanes):
             row = []
             for f in range(F):
-                terms = radix4_terms(m, mults[k], s3_w[k][f * WW:(f + 1) * WW], pw,
+                copy = mults[k][f * len(enables) // F]
+                terms = radix4_terms(m, copy, s3_w[k][f * WW:(f + 1) * WW], pw,
                                      name=f"pp{k}_{f}")
                 groups = sum_stage(m, terms, pw, name=f"s4_p{k}_{f}", size=size)
                 # at the lane sums' width: every adder after it has equal operands
@@ -337,36 +343,45 @@ class CnvUnit(CheckedFirst, wiring.Component):
         """Per filter accumulator; a window's final step queues its ``F`` sums."""
         valid, final, err = tag
         _, _, aw = self._widths()
+        # A window's final step puts its sums in registers of their own (`y<f>`), and the
+        # queue is written from them the clock after (`done`): the queue's storage then
+        # sees registers only, not the adders' carry chains, while the accumulators
+        # restart from 0 as before (timing; one clock of latency).
+        done, done_err = Signal(), Signal()
+        m.d.sync += [done.eq(valid & final), done_err.eq(err)]
         words = []
         for f, s in enumerate(sums):
             acc = Signal(signed(aw), name=f"acc{f}")
             nxt = accumulate_next(m, acc, s, self.acc_width, self.overflow,
                                   name=f"acc_next{f}")
+            word = Signal(signed(self.yf), name=f"y{f}", reset_less=True)
             with m.If(valid):
                 m.d.sync += acc.eq(Mux(final, 0, nxt))
-            word = Signal(signed(self.yf), name=f"y{f}")
-            m.d.comb += word.eq(nxt)
+                with m.If(final):
+                    m.d.sync += word.eq(nxt)
             words.append(word)
         out = self.out
         width = self.filters * self.yf
-        queue = m.submodules.queue = SyncFIFO(width=width + 1, depth=credits.depth)
+        queue = m.submodules.queue = CreditQueue(width + 1, credits.depth)
         # A register slice after the queue: the output's ready reaches only the slice's
         # registers, not the queue's level and the credits (on a unit this size they sit
         # far apart, and that path held the unit to 115 MHz on ECP5); one clock of latency.
         last = m.submodules.out_slice = RegisterSlice(width + 1)
+        m.d.comb += [queue.w_en.eq(done), queue.w_data.eq(Cat(*words, done_err))]
+        wiring.connect(m, queue.r, last.i)
         m.d.comb += [
-            queue.w_en.eq(valid & final),
-            queue.w_data.eq(Cat(*words, err)),
-            last.i.valid.eq(queue.r_rdy),
-            last.i.payload.eq(queue.r_data),
-            queue.r_en.eq(last.i.ready),
             out.valid.eq(last.o.valid),
             out.payload.data.eq(last.o.payload[:width]),
             out.payload.last.eq(1),
             last.o.ready.eq(out.ready),
         ]
-        # an entry's credit comes back as it leaves the queue (the slice has its own room)
-        credits.update(m, reserve, queue.r_rdy & queue.r_en)
+        # An entry's credit comes back the clock after it leaves the queue (the slice has
+        # its own room): registered, so that the queue's read side and the steps' credit
+        # check, far apart on the die, share no path (timing; the queue has one entry
+        # more for the longer round trip).
+        released = Signal()
+        m.d.sync += released.eq(queue.r.valid & queue.r.ready)
+        credits.update(m, reserve, released)
         shown = Signal()
         with m.If(out.valid & out.ready):
             m.d.sync += shown.eq(last.o.payload[width])

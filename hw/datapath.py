@@ -24,21 +24,25 @@ Accumulation
 
 Output queues
     :class:`Credits`: the unreserved entries of a block's output queue, so that a step
-    issues only when its result has a place and a stalled output never drops one.
+    issues only when its result has a place and a stalled output never drops one;
+    :class:`CreditQueue`, the queue itself, whose writes need no full check for that.
 """
 
 import inspect
 from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from golden.accumulate import OVERFLOW_MODES, check_overflow
 from golden.bits import byte_width
 
 __all__ = ["OVERFLOW_MODES", "MULTIPLIERS", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
            "incr", "fits_signed", "tree_sum", "sum_stage", "Radix4Multiples",
-           "radix4_multiples", "radix4_terms", "accumulate_next",
-           "CheckedFirst", "Credits"]
+           "radix4_multiples", "copy_enables", "radix4_terms", "accumulate_next",
+           "CheckedFirst", "Credits", "CreditQueue"]
 
 
 # ------------------------------------------------------------------ parameter checks
@@ -155,19 +159,32 @@ class Radix4Multiples(NamedTuple):
     neg: Signal
 
 
-def radix4_multiples(m: Module, a, width, *, name="mul"):
+def radix4_multiples(m: Module, a, width, *, name="mul", enable=None):
     """Register ``a``'s multiples (:class:`Radix4Multiples`) at ``width >= len(a)`` bits:
     one adder and one negation, shared by every product with ``a``.  ``a`` is a register
     whose values fit two bits fewer than its width (so ``3a`` fits it and the adder's
-    operands are ``a`` and ``2a`` at one width)."""
+    operands are ``a`` and ``2a`` at one width).  With ``enable``, the registers load
+    only when it is high (see :func:`register_copies`)."""
     if width < len(a):
         raise ValueError(f"radix4_multiples needs width >= {len(a)}, not {width}")
     sa = a.as_signed()
     out = Radix4Multiples(*(Signal(signed(width), name=f"{name}_{n}", reset_less=True)
                             for n in Radix4Multiples._fields))
-    m.d.sync += [out.one.eq(sa), out.three.eq(sa + (sa << 1)[:len(sa)].as_signed()),
-                 out.neg.eq(-sa)]
+    with m.If(1 if enable is None else enable):
+        m.d.sync += [out.one.eq(sa), out.three.eq(sa + (sa << 1)[:len(sa)].as_signed()),
+                     out.neg.eq(-sa)]
     return out
+
+
+def copy_enables(valid, *others):
+    """Load enables for up to ``1 + len(others)`` copies of a pipeline register whose
+    contents matter only while its stage is ``valid`` (the loading stage's valid):
+    ``None`` (always), ``valid``, then ``valid | other`` for each of ``others`` (any
+    signals).  Each copy holds the same value whenever it is used, but no two are loaded
+    alike, so synthesis keeps them apart: Yosys merges identical registers and has no
+    fan-out limit, and a register that feeds many multiplexers across a large block is a
+    long route (the copies each feed a part of the loads, placed near them)."""
+    return [None, valid, *(valid | other for other in others)]
 
 
 def radix4_terms(m: Module, mult, b, width, *, name="pp"):
@@ -256,3 +273,50 @@ class Credits:
                          self.ok.eq(gt_const(self.credits, 1))]
         with m.Elif(release & ~reserve):
             m.d.sync += [self.credits.eq(incr(self.credits, 1)), self.ok.eq(1)]
+
+
+class CreditQueue(wiring.Component):
+    """The output queue of a block that reserves its entries with :class:`Credits`: a
+    FIFO of ``depth`` entries of ``width`` bits, written by ``w_en``/``w_data`` and read
+    as the stream ``r``.
+
+    A write is never refused: the credits guarantee a free entry, so unlike
+    :class:`amaranth.lib.fifo.SyncFIFO` the write enable of the storage (LUT RAM, read
+    asynchronously) is ``w_en`` itself, not gated by a full check.  On a wide queue that
+    enable reaches every RAM cell, and with the check it came from the level counter,
+    whose other end is at the read side: a long path on a large block (timing).  A write
+    to a full queue (a broken credit count) overwrites the oldest entry.
+
+    Throughput one write and one read per clock; latency 1 (an entry written in one cycle
+    is offered the next); ``r`` holds valid and payload until taken.
+    """
+
+    def __init__(self, width, depth):
+        int_param("width", width, 1)
+        int_param("depth", depth, 2)
+        self.width, self.depth = width, depth
+        super().__init__({"w_en": In(1), "w_data": In(width),
+                          "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.storage = storage = Memory(shape=self.width, depth=self.depth, init=[])
+        write, read = storage.write_port(), storage.read_port(domain="comb")
+        w_addr, r_addr = Signal(range(self.depth)), Signal(range(self.depth))
+        count = Signal(range(self.depth + 1))
+        take = self.r.valid & self.r.ready
+        m.d.comb += [
+            write.addr.eq(w_addr), write.data.eq(self.w_data), write.en.eq(self.w_en),
+            read.addr.eq(r_addr), self.r.payload.eq(read.data),
+            self.r.valid.eq(count != 0),
+        ]
+        last = Const(self.depth - 1, len(w_addr))
+        with m.If(self.w_en):
+            m.d.sync += w_addr.eq(Mux(w_addr == last, 0, incr(w_addr, 1)))
+        with m.If(take):
+            m.d.sync += r_addr.eq(Mux(r_addr == last, 0, incr(r_addr, 1)))
+        with m.If(self.w_en & ~take):
+            m.d.sync += count.eq(incr(count, 1))
+        with m.Elif(take & ~self.w_en):
+            m.d.sync += count.eq(count - Const(1, len(count)))
+        return m
