@@ -136,7 +136,7 @@ def _ce_slot(cell, ce, used):
             return slot
     slot = f"CE{len(used)}"
     used[slot] = ce
-    cell["connections"][slot] = [ce] if ce != "1" else ["1"]
+    cell["connections"][slot] = [ce]
     cell["port_directions"][slot] = "input"
     return slot
 
@@ -207,7 +207,7 @@ def _pack_bram_port(net, cell, side, counts):
     group, ce = found
     _absorb_outputs(net, cell, group)
     params[f"REGMODE_{side}"] = "OUTREG"
-    conns[f"OCE{side}"] = [ce] if ce != "1" else ["1"]
+    conns[f"OCE{side}"] = [ce]
     counts["bram_output_ffs"] += len(group)
     counts["bram_ports_packed"] += 1
 

@@ -68,7 +68,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.cnv import EMPTY, END, OFFSET_FIELD, check_brick, unit_latency
+from golden.cnv import OFFSET_FIELD, check_brick, unit_latency
 
 from .axis import RegisterSlice, stream_payload
 from .cnv_weights import weight_bank, weight_load
