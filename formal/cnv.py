@@ -1,21 +1,28 @@
 """Properties of the Cnvlutin chain: zero-skip mode proven equal to dense mode (a miter).
 
-``zero_skip_equals_dense``: the ``cnv_chain`` under check runs in zero-skip mode
-(``dense = 0``, ``threshold = 0``); a twin built with the same parameters runs in dense
+``zero_skip_equals_dense``: the ``cnv_chain`` under check runs in zero-skip mode (``dense =
+0``, ``threshold = 0``, or with ``free_threshold`` a free constant ``T``: any
+``value_width``-bit value, 0 included); a twin built with the same parameters runs in dense
 mode (``dense = 1``, ``threshold = 0``), the baseline that sends every activation, zeros
-included.  The two consume their inputs at different rates, so they do not share
-handshakes: both get the same *workload*, free constants chosen once per trace
-(``AnyConst``): ``K`` weights per filter and the activations of ``windows`` windows,
-and each chain is fed by its own driver (:class:`_Driver`): the ``K`` weight beats, then
-(from the clock after the first weight beat, so no window can start before the load) the
-windows' bricks, one per lane and window in :data:`SMALL` (``K = lanes·brick``), every
-valid held until its own chain takes it.  Each driver stream has a free stall bit
-(``AnySeq``, an input of the harness) and each chain's output a free ``tready``, so every
-interleaving of backpressure is covered; with ``live`` (the harness's bounded-liveness
-environment) nothing stalls; with ``input_stalls=False`` only the outputs' ready is free.
-The suite (:mod:`formal.suite`) runs one window with every stall free and two windows
-with nothing stalled: two windows did not close with stalls (still on step 22 after 12
-minutes with every stall free, past 8 minutes with only the outputs stalled).
+included. With a free ``T`` the twin's activations are the workload's with every ``|a| <
+T`` replaced by 0 (strictly below, as :func:`golden.cnv.apply_threshold` defines it and
+:func:`golden.cnv.reference` sums; computed here from the magnitude, not by the encoder's
+mask stage), so the check proves the encoders' thresholding as well: zero-skip with
+threshold ``T`` = dense, unthresholded, on the thresholded activations. The two consume
+their inputs at different rates, so they do not share handshakes: both get the same
+*workload*, free constants chosen once per trace (``AnyConst``): ``K`` weights per filter
+and the activations of ``windows`` windows, and each chain is fed by its own driver
+(:class:`_Driver`): the ``K`` weight beats, then (from the clock after the first weight
+beat, so no window can start before the load) the windows' bricks, one per lane and window
+in :data:`SMALL` (``K = lanes·brick``), every valid held until its own chain takes it. Each
+driver stream has a free stall bit (``AnySeq``, an input of the harness) and each chain's
+output a free ``tready``, so every interleaving of backpressure is covered; with ``live``
+(the harness's bounded-liveness environment) nothing stalls; with ``input_stalls=False``
+only the outputs' ready is free. The suite (:mod:`formal.suite`) runs one window with every
+stall free and a free ``T`` (218 s, depth 23, about the time the ``T = 0`` version took)
+and two windows with nothing stalled and ``T = 0``: two windows did not close with stalls
+(still on step 22 after 12 minutes with every stall free, past 8 minutes with only the
+outputs stalled).
 
 Asserted in every cycle, to the BMC depth: output ``n`` of the zero-skip chain equals
 output ``n`` of the dense chain once both have produced it (every filter's sum), neither
@@ -28,11 +35,14 @@ asserted about outputs that might never come.  Equality holds for any wrapped su
 zero skipping changes, so the property is stated for ``wrap``).
 
 :func:`drop_small_values` is the broken design: the zero-skip chain's encoders see
-threshold 2, so every ``±1`` activation is dropped as if it were zero; the miter must fail.
+threshold 2 (whatever ``T`` is), so every ``±1`` activation is dropped as if it were zero;
+the miter must fail.
+:func:`threshold_off_by_one` breaks the free-``T`` miter: the encoders see ``T + 1``
+(``|a| <= T`` dropped, a ``<=`` written for ``<``); it must fail too.
 """
 
 from amaranth.asserts import AnyConst, AnySeq      # 0.5: their public home
-from amaranth.hdl import Array, Assert, Assume, Cat, Const, Cover, ResetSignal, Signal
+from amaranth.hdl import Array, Assert, Assume, Cat, Const, Cover, Mux, ResetSignal, Signal
 
 from golden.cnv import ENCODER_LATENCY, unit_latency
 from hw.blocks import build_top
@@ -40,7 +50,7 @@ from hw.blocks import build_top
 from .harness import past
 
 __all__ = ["SMALL", "WINDOWS", "K", "dense_done", "zero_skip_equals_dense",
-           "drop_small_values"]
+           "drop_small_values", "threshold_off_by_one"]
 
 # Four lanes of one brick of two activations each (K = 8), one filter, 2-bit signed values
 # and weights (the constructor minimum; in the 8-bit fields), an 8-bit accumulator: sums
@@ -135,29 +145,51 @@ class _Outputs:
                     m.d.sync += [self.have[n].eq(1), self.data[n].eq(data)]
 
 
-def zero_skip_equals_dense(windows=WINDOWS, input_stalls=True):
+def zero_skip_equals_dense(windows=WINDOWS, input_stalls=True, free_threshold=False):
     """The miter on ``windows`` windows; ``input_stalls`` False: the drivers never pause
-    (only the two outputs' ready is free), a smaller search for the solver."""
+    (only the two outputs' ready is free), a smaller search for the solver.
+    ``free_threshold``: the zero-skip chain's ``threshold`` is a free constant ``T`` (any
+    ``value_width``-bit value) instead of 0, and the dense twin (threshold 0) is fed the
+    activations with every ``|a| < T`` replaced by 0 (:func:`golden.cnv.apply_threshold`,
+    the reference :func:`golden.cnv.reference` sums)."""
     def props(env):
-        _miter(env, windows, input_stalls)
-    props.__name__ = f"zero_skip_equals_dense({windows}, {input_stalls})"
+        _miter(env, windows, input_stalls, free_threshold)
+    props.__name__ = f"zero_skip_equals_dense({windows}, {input_stalls}, {free_threshold})"
     return props
 
 
-def _miter(env, windows, input_stalls):
+def _thresholded(m, acts, threshold):
+    """``acts`` with every ``|a| < threshold`` replaced by 0 (``golden.cnv.apply_threshold``),
+    written independently of the encoder's mask stage: the magnitude one bit wider."""
+    out = []
+    for n, row in enumerate(acts):
+        out.append([])
+        for i, a in enumerate(row):
+            mag = Mux(a[-1], -a.as_signed(), a.as_signed()).as_unsigned()[:len(a) + 1]
+            kept = Signal(len(a), name=f"t{n}_{i}")
+            m.d.comb += kept.eq(Mux(mag < threshold, 0, a))
+            out[-1].append(kept)
+    return out
+
+
+def _miter(env, windows, input_stalls, free_threshold=False):
     m, p, params = env.m, env.port, env.params
     L = params["lanes"]
     twin = build_top("cnv_chain", **params)
     m.submodules.twin = twin
     weights, acts = _workload(m, params, windows)
     calm = env.live or not input_stalls
+    threshold = Signal(params["value_width"], name="threshold_T")
+    m.d.comb += threshold.eq(AnyConst(len(threshold)) if free_threshold else 0)
+    dense_acts = _thresholded(m, acts, threshold) if free_threshold else acts
 
     # -- the chain under check: zero-skip, fed by its driver (its inputs are free in the
     #    harness, so they are assumed equal to the driver's outputs)
     stalls = _free_bits(m, "zs_stall", 1 + L, calm)  # its output ready: the free port
     zs = _Driver(m, "zs", params, weights, acts, p["s_axis_w_tready"],
                  [p[f"s_axis_lane{k}_tready"] for k in range(L)], stalls)
-    m.d.comb += [Assume(p["threshold"] == 0, "threshold 0"), Assume(~p["dense"], "zero-skip"),
+    m.d.comb += [Assume(p["threshold"] == threshold, "threshold T"),
+                 Assume(~p["dense"], "zero-skip"),
                  Assume(p["s_axis_w_tvalid"] == zs.w_valid, "w driven"),
                  Assume(p["s_axis_w_tdata"] == zs.w_data, "w driven"),
                  Assume(p["s_axis_w_tlast"] == zs.w_last, "w driven")]
@@ -169,7 +201,7 @@ def _miter(env, windows, input_stalls):
     # -- the dense twin: the same workload through its own driver
     stalls = _free_bits(m, "dn_stall", 1 + L, calm)
     (out_busy,) = _free_bits(m, "dn_out_busy", 1, env.live)
-    dn = _Driver(m, "dn", params, weights, acts, twin.s_axis_w_tready,
+    dn = _Driver(m, "dn", params, weights, dense_acts, twin.s_axis_w_tready,
                  [getattr(twin, f"s_axis_lane{k}_tready") for k in range(L)], stalls)
     m.d.comb += [twin.threshold.eq(0), twin.dense.eq(1), twin.m_axis_tready.eq(~out_busy),
                  twin.s_axis_w_tvalid.eq(dn.w_valid), twin.s_axis_w_tdata.eq(dn.w_data),
@@ -208,6 +240,11 @@ def _miter(env, windows, input_stalls):
               & (mine.data[-1] != 0), "both chains done, a zero skipped, non-zero sums"),
         Cover(mine.have[-1] & ~base.have[-1] & zero_act, "zero-skip done first"),
     ]
+    if free_threshold:
+        dropped = Cat((a != 0) & (t == 0) for ra, rt in zip(acts, dense_acts)
+                      for a, t in zip(ra, rt)).any()
+        m.d.comb += Cover(mine.have[-1] & base.have[-1] & dropped & (mine.data[-1] != 0),
+                          "both done, a non-zero below T dropped, a non-zero sum")
     # Backpressure reached: each chain's output held a beat against a low ready.  (The
     # inputs' held-beat covers of the harness are out of reach here: weights are offered
     # only outside a window, and two bricks per lane never fill a zero-skip encoder.)
@@ -215,6 +252,14 @@ def _miter(env, windows, input_stalls):
                                ("dense", twin.m_axis_tvalid, twin.m_axis_tready)):
         waited = past(m, valid & ~ready & ~ResetSignal())
         m.d.comb += Cover(waited & valid & ready, f"{name} output held, then taken")
+
+
+def threshold_off_by_one(env):
+    """Broken design: the zero-skip chain's encoders see ``T + 1`` (saturating), so
+    ``|a| <= T`` is dropped instead of ``|a| < T`` (a ``<=`` written for ``<``)."""
+    t = env.port["threshold"]
+    top = (1 << len(t)) - 1
+    env.drive["threshold"] = Mux(t == top, t, (t + 1)[:len(t)])
 
 
 def drop_small_values(env):

@@ -12,17 +12,23 @@ by the benches).  Asserted in every cycle, for all values, to the BMC depth: bot
 take the same beats (equal ``tready``), offer results in the same cycles, and every result
 is equal, with ``error`` low.  So ``n·G`` multipliers compute exactly what ``m·G`` do.
 The suite runs it through :func:`narrow_values` (weights and activations in a few signed
-bits), since the full-width multiplier miter does not close in reasonable time.
+bits), since the full-width multiplier miter does not close in reasonable time; on 2:4
+with one group, on 1:4 (one multiplier against four; 4-bit values, 39 s) and, with two
+groups (the group offset ``g·m`` of the selection), on LUT multipliers with 3-bit values
+(49 s).
 
 :func:`swap_indices` is the broken design: the sparse unit sees the two indices of group
-0 swapped (a multiplexer wired to the wrong slot), so the miter must fail.
+0 swapped (a multiplexer wired to the wrong slot), so the miter must fail;
+:func:`swap_group_meta` (two groups) pairs each group's values with the other group's
+indices; :func:`shift_index` (any ``n``, run on 1:4) adds one to slot 0's index.
 """
 
 from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Mux
 
 from hw.blocks import build_top
 
-__all__ = ["SMALL", "narrow_values", "sparse_equals_dense", "swap_indices"]
+__all__ = ["SMALL", "narrow_values", "sparse_equals_dense", "swap_indices", "swap_group_meta",
+           "shift_index"]
 
 # 2:4, one group, int8 with a 16-bit accumulator: two multipliers against four.
 SMALL = dict(n=2, m=4, groups=1, width=8, acc_width=16)
@@ -108,13 +114,35 @@ def swap_indices(env):
     env.drive["s_axis_w_tdata"] = Cat(data[:at], second, first, data[at + 2 * b:])
 
 
+def shift_index(env):
+    """Broken design: the sparse unit sees slot 0's index plus one (modulo ``m``), an
+    off-by-one in the selection multiplexer (any ``n``, e.g. 1:4)."""
+    cfg = env.inner.cfg
+    data = env.port["s_axis_w_tdata"]
+    b, at = cfg.b, cfg.meta_at
+    env.drive["s_axis_w_tdata"] = Cat(data[:at], (data[at:at + b] + 1)[:b], data[at + b:])
+
+
+def swap_group_meta(env):
+    """Broken design (``groups >= 2``): the sparse unit sees the metadata of groups 0 and 1
+    exchanged (values paired with the other group's indices, a group offset wired wrong)."""
+    cfg = env.inner.cfg
+    data = env.port["s_axis_w_tdata"]
+    size, at = cfg.n * cfg.b, cfg.meta_at
+    g0, g1 = data[at:at + size], data[at + size:at + 2 * size]
+    env.drive["s_axis_w_tdata"] = Cat(data[:at], g1, g0, data[at + 2 * size:])
+
+
 def narrow_values(bits):
     """:func:`sparse_equals_dense` with every weight and activation assumed to be a
     ``bits``-bit signed value (sign-extended in its ``width``-bit field), indices, mode,
     valids, ``tlast`` and ready still free.  With full-width values the solver does not
     get past the first result (a miter of 8-bit multipliers behind different pipeline
     registers: more than 15 minutes on step 7 with yices), so the values are narrowed;
-    the multipliers, tree and accumulator are the real full-width ones."""
+    the multipliers, tree and accumulator are the real full-width ones.  Measured with
+    ``--jobs 1`` (2:4, G=1): DSP multipliers 3 bits 51 s, 4 bits 176 s (depth 9); LUT
+    multipliers 3 bits 23 s, 4 bits 45 s, 5 bits still on the last step (10) after 240 s,
+    6 bits on step 8 after 300 s (both stopped), so the suite runs 4 bits."""
     def props(env):
         cfg, p, W = env.inner.cfg, env.port, env.inner.cfg.width
         w, a = p["s_axis_w_tdata"], p["s_axis_a_tdata"]

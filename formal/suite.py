@@ -58,6 +58,8 @@ def _generic():
 # always ready.  The encoder holds a sparse tensor's only word until its last value, so the
 # first value leaves N + pipeline cycles after the first went in and the last N - 1 later:
 # depth 2N + the loopback's pipeline + 2 (75 for N = 33; the last value left in step 72).
+# Two free values at free positions (N = 40, D = 89) did not close: still on step 54 after
+# about 200 s with yices (--jobs 1), stopped; so LONG_FREE stays 1.
 LONG, LONG_FREE = (33, 33), 1
 LONG_DEPTH = (2 * LONG[1] + RLCEncoder.latency + RLCLoopback.FIFO_LATENCY
               + RLCDecoder.latency + 2)
@@ -110,7 +112,12 @@ def _csr():
 
 # Signed bits of every weight and activation in the MAC miter (formal/nm_mac.py); the depth
 # is the latency + 4: tensors of up to 3 beats and their results, read from hw.nm_mac.
-NM_BITS = 3
+# Measured (--jobs 1): DSP 3-bit 51 s, 4-bit 176 s; LUT 3-bit 23 s, 4-bit 45 s, 5-bit
+# still on the last step (10) after 240 s, 6-bit on step 8 after 300 s (both stopped).
+NM_BITS = 4
+NM_G2 = {**SMALL_PARAMS["sparse_mac"], "groups": 2, "multipliers": "lut"}
+NM_G2_BITS = 3
+NM_14 = {**SMALL_PARAMS["sparse_mac"], "n": 1}      # 1:4, one multiplier against four
 
 
 def _nm_mac():
@@ -122,6 +129,10 @@ def _nm_mac():
               4 + nm_latency("dsp"), params=s),
         Check("sparse_mac", f"= dense twin, LUT mult. (values {NM_BITS}-bit)", eq, "bmc",
               4 + nm_latency("lut"), params=lut),
+        Check("sparse_mac", f"= dense twin, 2:4 G=2, LUT mult. (values {NM_G2_BITS}-bit)",
+              nm.narrow_values(NM_G2_BITS), "bmc", 4 + nm_latency("lut"), params=NM_G2),
+        Check("sparse_mac", f"= dense twin, 1:4 G=1 (values {NM_BITS}-bit)", eq, "bmc",
+              4 + nm_latency("dsp"), params=NM_14),
         Check("sparse_mac", "cover (= dense twin)", eq, "cover", 12, params=s, fast=True),
     ]
 
@@ -130,25 +141,32 @@ def _nm_mac():
 # workload.  Depth: the dense chain's last output, nothing stalled (cnv.dense_done, from
 # golden.cnv's latencies), + 1 to record it, + 1 to compare.  With free stalls on every
 # stream one window closes (two did not: > 8 min with only the outputs stalled, > 12 min
-# on step 22 with every stall free); with nothing stalled (live) two windows do.
+# on step 22 with every stall free); with nothing stalled (live) two windows do.  With
+# stalls the zero-skip chain's threshold T is free (AnyConst, 0 included) and the dense
+# twin (T = 0) gets the activations with |a| < T set to 0 (D = 23: 218 s with --jobs 1,
+# about what the T = 0 miter took, which it replaces); the two-window run keeps T = 0
+# (D = 25: 384 s with --jobs 1).
 CNV_W_STALLS, CNV_W_LIVE = 1, cnv.WINDOWS
 CNV_DEPTH = {w: cnv.dense_done(windows=w) + 2 for w in (CNV_W_STALLS, CNV_W_LIVE)}
+CNV_T = cnv.zero_skip_equals_dense(CNV_W_STALLS, free_threshold=True)
 CNV_BUILD = (f"L={cnv.SMALL['lanes']} B={cnv.SMALL['brick']} K={cnv.K}, "
              f"values {cnv.SMALL['value_width']}-bit")
 
 
 def _cnv():
     s = cnv.SMALL          # the generic stream rules keep the default build
-    stalls = cnv.zero_skip_equals_dense(CNV_W_STALLS)
     live = cnv.zero_skip_equals_dense(CNV_W_LIVE)
     return [
-        Check("cnv_chain", f"zero-skip = dense ({CNV_BUILD}, {CNV_W_STALLS} window, stalls)",
-              stalls, "bmc", CNV_DEPTH[CNV_W_STALLS], params=s),
+        # free threshold T (T = 0 included): zero-skip with T = dense twin on |a| < T -> 0
+        Check("cnv_chain", f"zero-skip(T) = dense(|a|<T to 0), free T ({CNV_BUILD}, "
+              f"{CNV_W_STALLS} window, stalls)", CNV_T, "bmc", CNV_DEPTH[CNV_W_STALLS], params=s),
         Check("cnv_chain", f"zero-skip = dense, no later ({CNV_W_LIVE} windows, live)", live,
               "bmc", CNV_DEPTH[CNV_W_LIVE], params=s, live=True),
         # no input held-beat covers: out of reach in this environment (formal/cnv.py)
         Check("cnv_chain", f"cover (zero-skip = dense, {CNV_W_LIVE} windows)", live, "cover",
               CNV_DEPTH[CNV_W_LIVE], params=s, stalls=False),
+        Check("cnv_chain", f"cover (free T, {CNV_W_STALLS} window)", CNV_T, "cover",
+              CNV_DEPTH[CNV_W_STALLS], params=s, stalls=False),
     ]
 
 
@@ -180,9 +198,17 @@ def _anti_vacuity():
               4 + nm_latency("dsp"),
               params=SMALL_PARAMS["sparse_mac"], mutate=nm.swap_indices, expect="FAIL",
               fast=True),
-        Check("cnv_chain", "MUTANT zero-skip drops |a| < 2",
-              cnv.zero_skip_equals_dense(CNV_W_STALLS), "bmc", CNV_DEPTH[CNV_W_STALLS],
+        Check("sparse_mac", "MUTANT index off by one (1:4)", nm.narrow_values(NM_BITS), "bmc",
+              4 + nm_latency("dsp"), params=NM_14, mutate=nm.shift_index, expect="FAIL"),
+        Check("sparse_mac", "MUTANT groups' metadata swapped (G=2)",
+              nm.narrow_values(NM_G2_BITS), "bmc", 4 + nm_latency("lut"), params=NM_G2,
+              mutate=nm.swap_group_meta, expect="FAIL"),
+        Check("cnv_chain", "MUTANT zero-skip drops |a| < 2", CNV_T, "bmc",
+              CNV_DEPTH[CNV_W_STALLS],
               params=cnv.SMALL, mutate=cnv.drop_small_values, expect="FAIL"),
+        Check("cnv_chain", "MUTANT threshold drops |a| <= T", CNV_T, "bmc",
+              CNV_DEPTH[CNV_W_STALLS], params=cnv.SMALL, mutate=cnv.threshold_off_by_one,
+              expect="FAIL"),
     ]
 
 
