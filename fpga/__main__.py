@@ -41,13 +41,10 @@ def _devices(text):
 
 
 def cmd_synth(args):
-    todo = configs(args.blocks or None)
-    unknown = [b for b in args.blocks
-               if not any(c.label == b or c.label.startswith(b + "[") or
-                          c.label == b.replace("[default]", "") for c in todo)]
-    if unknown:
-        raise SystemExit(f"fpga: no build named {', '.join(unknown)} "
-                         f"(`python -m fpga synth --help`)")
+    try:
+        todo = configs(args.blocks or None)
+    except ValueError as exc:
+        raise SystemExit(f"fpga: {exc}") from None
     if not args.blocks and not args.no_pair:
         todo.append(pair_design())
     jobs = []

@@ -50,22 +50,28 @@ def configs(blocks=None):
 
     ``blocks`` restricts the list: a block name picks all its builds, a label one build
     (``csr_spmv[lanes4]``; ``csr_spmv[default]`` the defaults alone).  Labels follow the
-    bench ids: ``csr_spmv``, ``csr_spmv[lanes4]``.
+    bench ids: ``csr_spmv``, ``csr_spmv[lanes4]``.  A name that picks nothing is a
+    ``ValueError``.
     """
     from tb.benches import BENCHES
 
-    found, seen = [], set()
+    found, seen, picked = [], set(), set()
     candidates = [(name, {}, "default") for name in BLOCKS]
     candidates += [(b.block, b.params, b.tag) for b in BENCHES if b.block in BLOCKS]
     for block, overrides, tag in candidates:
-        if blocks and block not in blocks and f"{block}[{tag}]" not in blocks:
+        names = {block, f"{block}[{tag}]"}
+        if blocks and not names & set(blocks):
             continue
+        picked |= names
         params = tuple(sorted(get_block(block).params(overrides).items()))
         if (block, params) in seen:
             continue
         seen.add((block, params))
         label = block if tag == "default" else f"{block}[{tag}]"
         found.append(_single(block, overrides, tag, label))
+    unknown = sorted(set(blocks or ()) - picked)
+    if unknown:
+        raise ValueError(f"no build named {', '.join(unknown)} (blocks: {', '.join(BLOCKS)})")
     return found
 
 

@@ -164,7 +164,7 @@ def radix4_multiples(m: Module, a, width, *, name="mul", enable=None):
     one adder and one negation, shared by every product with ``a``.  ``a`` is a register
     whose values fit two bits fewer than its width (so ``3a`` fits it and the adder's
     operands are ``a`` and ``2a`` at one width).  With ``enable``, the registers load
-    only when it is high (see :func:`register_copies`)."""
+    only when it is high (see :func:`copy_enables`)."""
     if width < len(a):
         raise ValueError(f"radix4_multiples needs width >= {len(a)}, not {width}")
     sa = a.as_signed()

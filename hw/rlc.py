@@ -170,9 +170,9 @@ class RLCLoopback(wiring.Component):
     #: maps to LUT RAM), then 1 through a register slice that holds the word already
     #: checked for the decoder (:func:`~hw.rlc_decoder.decoder_entry`), so that neither the
     #: read nor the 64-bit compares on the word are on the decoder's FSM paths.  (A
-    #: :class:`SyncFIFOBuffered` maps to block RAM, whose read alone
-    #: takes 5.8 ns on the ECP5 without the output register Yosys does not use: about
-    #: 105 MHz at best.)
+    #: :class:`SyncFIFOBuffered` maps to block RAM; a DP16KD FIFO with a slice measured
+    #: 102-110 MHz, before fpga/pack.py put RAM output registers to use; the LUT-RAM
+    #: FIFO between two slices is what the README's figures are for.)
     FIFO_LATENCY = 3
     #: Values by which the decoder can trail the encoder's input: a word spans up to
     #: 3 × 32 values of pairs, and is held until the next pair (up to 32 values on) shows

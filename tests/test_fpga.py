@@ -20,6 +20,14 @@ def _config(label):
     return next(c for c in configs() if c.label == label)
 
 
+def test_builds_are_picked_by_block_or_label_and_unknown_names_refused():
+    assert [c.label for c in configs(["csr_spmv[default]"])] == ["csr_spmv"]
+    assert [c.label for c in configs(["csr_spmv[lanes4]"])] == ["csr_spmv[lanes4]"]
+    assert len(configs(["csr_spmv"])) > 2
+    with pytest.raises(ValueError, match="no build named csr_spmv\\[nope\\], nonesuch"):
+        configs(["nonesuch", "csr_spmv[nope]"])
+
+
 def test_every_top_and_bench_variant_is_covered():
     from tb.benches import BENCHES
     labels = {c.label for c in configs()}
