@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.cnv import OFFSET_FIELD, check_brick
 
-from .axis import RegisterSlice, stream_payload
+from .axis import stream_payload
 from .datapath import CheckedFirst, byte_width, gt_const, int_param, lt_var
 
 __all__ = ["CnvEncoder", "CnvChain", "chain_streams"]
@@ -244,8 +244,8 @@ class CnvChain(CheckedFirst, wiring.Component):
     Ports: ``lane<k>`` (AXI ``s_axis_lane<k>_*``) takes lane ``k``'s dense bricks in the
     encoder's format (:func:`golden.cnv.encoder_words`); ``w``, ``out`` and ``error`` are
     the unit's; ``threshold`` and ``dense`` go to every encoder; ``enc_error`` is the OR
-    of the encoders' ``error``.  Latency is the encoder's, one register slice's and the
-    unit's (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
+    of the encoders' ``error``.  Latency is the encoder's and the unit's
+    (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
     each encoder emits one word per clock."""
 
     @staticmethod
@@ -284,12 +284,8 @@ class CnvChain(CheckedFirst, wiring.Component):
         for k, enc in enumerate(self._encoders):
             m.submodules[f"encoder{k}"] = enc
             wiring.connect(m, wiring.flipped(getattr(self, f"lane{k}")), enc.i)
-            # A register slice between encoder and unit: the unit's lane decode and its
-            # lock-step ready (every lane's valid) then start from registers instead of
-            # running on from the encoder's selection logic (timing).
-            m.submodules[f"slice{k}"] = cut = RegisterSlice(enc.o.payload.shape())
-            wiring.connect(m, enc.o, cut.i)
-            wiring.connect(m, cut.o, getattr(unit, f"lane{k}"))
+            # no register slice needed between them: the unit's lanes enter through its own
+            wiring.connect(m, enc.o, getattr(unit, f"lane{k}"))
             m.d.comb += [enc.threshold.eq(self.threshold), enc.dense.eq(self.dense)]
             errors.append(enc.error)
         wiring.connect(m, wiring.flipped(self.w), unit.w)

@@ -101,3 +101,72 @@ def test_unit_random_windows(k_len, seed):
     for (out, err), streams in zip(got, windows):
         want, want_err, _ = cnv.unit_window(streams, w, lanes=L, brick=B)
         assert out == list(want) and err == want_err
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unit_orders_loads_and_windows_by_arrival(seed):
+    """A window whose first beat came in before a weight load was offered runs with the
+    weights before it, even when its other lanes come in after; a window that arrives
+    while the load is offered or under way waits for it.  (The lanes' ``ready`` depends
+    on no other stream: the order is kept by the epoch stored with each beat.)"""
+    from cnv_sim import MAX_CYCLES
+    from amaranth_sim import StreamSim
+
+    rng = np.random.default_rng(seed)
+    L, B, F, K = P["lanes"], P["brick"], P["filters"], 2 * P["lanes"] * P["brick"] - 3
+    w_old, w_new = (rng.integers(-128, 128, (F, K)) for _ in range(2))
+    acts = [rng.integers(-128, 128, K) for _ in range(2)]
+    for a in acts:
+        a[rng.random(K) < 0.4] = 0
+    early, late = (cnv.window_streams(a, lanes=L, brick=B) for a in acts)
+    dut = CnvUnit(**P)
+    sim = StreamSim(dut, seed=seed)
+    seen = set()            # "old": first load in; "lane0": early's first beat in; "new": offered
+    got = []
+
+    async def until(ctx, event):
+        for _ in range(MAX_CYCLES):
+            if event in seen:
+                return
+            await ctx.tick()
+        raise AssertionError(f"waited for {event!r}: the unit hangs")
+
+    async def w_tb(ctx):
+        for name, w in (("old", w_old), ("new", w_new)):
+            if name == "new":
+                await until(ctx, "lane0")
+                seen.add("new")
+            words = cnv.weight_words(w)
+            for j, word in enumerate(words):
+                await sim.put(ctx, dut.w, word, j == len(words) - 1, pause=0.3)
+            seen.add(name)
+
+    def lane_tb(k):
+        async def tb(ctx):
+            await until(ctx, "old")
+            if k:               # the other lanes' beats of the early window come after
+                await until(ctx, "new")
+                await ctx.tick().repeat(sim.rng.randint(1, 3))
+            for window in (early, late):        # the late window follows at once
+                for j, beat in enumerate(window[k]):
+                    await sim.put(ctx, getattr(dut, f"lane{k}"), beat, j == len(window[k]) - 1,
+                                  pause=0.3)
+                    if k == 0 and window is early:
+                        seen.add("lane0")
+        return tb
+
+    async def out_tb(ctx):
+        for _ in range(MAX_CYCLES):
+            taken, _, value, *_ = await sim.get(ctx, dut.out, ready=sim.wants(0.7))
+            if taken:
+                got.append([value >> (dut.yf * f) & ((1 << dut.yf) - 1) for f in range(F)])
+                if len(got) == 2:
+                    return
+        raise AssertionError(f"{len(got)} of 2 outputs: the unit hangs")
+
+    sim.run(out_tb, background=[w_tb] + [lane_tb(k) for k in range(L)])
+    mask = (1 << dut.yf) - 1
+    for (streams, w), out in zip(((early, w_old), (late, w_new)), got):
+        want, err, _ = cnv.unit_window(streams, w, lanes=L, brick=B)
+        assert not err
+        assert out == [int(x) & mask for x in want]
