@@ -65,13 +65,12 @@ WINDOWS = 2
 def dense_done(params=SMALL, windows=WINDOWS):
     """The cycle (counted from reset, cycle 0) in which the dense chain's last output
     transfers, nothing stalled: weight beat ``i`` in cycle ``1 + i``; the bricks from cycle
-    2 reach the unit ``ENCODER_LATENCY`` clocks later and its steps one clock after (the
-    unit's input register slice); the first step waits for both; a dense window takes
-    ``brick`` steps (one beat per activation); the last output leaves ``unit_latency``
-    after the final step's beats entered, a clock before the step."""
+    2 reach the unit ``ENCODER_LATENCY + 1`` (register slice) clocks later; the first step
+    waits for both; a dense window takes ``brick`` steps (one beat per activation); the
+    last output leaves ``unit_latency`` after the final step."""
     k = params["lanes"] * params["brick"]
     first_step = max(1 + k, 2 + ENCODER_LATENCY + 1)
-    return first_step + windows * params["brick"] - 2 + unit_latency(params["lanes"])
+    return first_step + windows * params["brick"] - 1 + unit_latency(params["lanes"])
 
 
 class _Driver:

@@ -92,13 +92,11 @@ def check_brick(brick) -> int:
 
 
 def unit_latency(lanes: int) -> int:
-    """Cycles from the lane transfer of a window's final beats to its output transfer,
-    nothing stalled: the lanes' input register slice (the step comes a clock after its
-    beats enter), memory address register, memory read, weight register (in the RAM, then
-    in the fabric), two product stages, the lane adder tree (one registered level per
-    clock: ``log2(lanes)``), accumulate, the window's sums registered, the output queue,
-    the output register slice."""
-    return 10 + (int(lanes) - 1).bit_length()
+    """Cycles from a window's final step to its output transfer: memory address register,
+    memory read, weight register (in the RAM, then in the fabric), two product stages, the
+    lane adder tree (one registered level per clock: ``log2(lanes)``), accumulate, the
+    window's sums registered, the output queue, the output register slice."""
+    return 9 + (int(lanes) - 1).bit_length()
 
 
 def apply_threshold(acts, threshold: int) -> np.ndarray:
@@ -205,8 +203,9 @@ def encoder_cycles(beats_per_brick) -> int:
 
 
 def chain_latency(lanes: int) -> int:
-    """``cnv_chain``'s latency: the encoders', then the unit's."""
-    return ENCODER_LATENCY + unit_latency(lanes)
+    """``cnv_chain``'s latency: the encoders', one clock for the two-entry FIFO between
+    each encoder and the unit (timing), then the unit's."""
+    return ENCODER_LATENCY + 1 + unit_latency(lanes)
 
 
 def streams_from_zfnaf(enc: dict, k_len: int, *, lanes: int, brick: int = 16,

@@ -11,7 +11,7 @@ Members of the inner component that are not streams (``error``, ``length``, ...)
 through under their own name.
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,30 +56,17 @@ class RegisterSlice(wiring.Component):
 
     Throughput one transfer per clock; latency 1 cycle; backpressure reaches ``i.ready``
     one cycle late, absorbed by the one-entry skid register.
-
-    ``valid_next`` and ``payload_next`` are ``o.valid`` and ``o.payload`` of the next clock
-    (combinational, from ``o.ready``, ``i`` and registers), for a consumer that decides a
-    clock ahead whether it will take ``o`` (:class:`hw.cnv_unit.CnvUnit`'s lock-step
-    lanes); unused, they cost nothing.
     """
 
     def __init__(self, shape):
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
-                          "valid_next": Out(1), "payload_next": Out(shape)})
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
         i, o = self.i, self.o
         skid = Signal.like(i.payload)   # a transfer taken while `o` stalled
         skid_valid = Signal()
-        m.d.comb += [
-            i.ready.eq(~skid_valid),
-            # what the branches below load into ``o``: kept while stalled, else refilled
-            # from the skid register or the input
-            self.valid_next.eq((o.valid & ~o.ready) | skid_valid | i.valid),
-            self.payload_next.eq(Mux(o.valid & ~o.ready, o.payload,
-                                     Mux(skid_valid, skid, i.payload))),
-        ]
+        m.d.comb += i.ready.eq(~skid_valid)
         with m.If(~o.valid | o.ready):
             with m.If(skid_valid):
                 m.d.sync += [o.payload.eq(skid), o.valid.eq(1), skid_valid.eq(0)]

@@ -21,22 +21,21 @@ member          dir  meaning
 
 Operation and throughput
 ------------------------
-Each lane enters through a register slice (its ``ready`` is a register).  Lanes move in
-lock step, one *step* per clock: a step takes one beat from every lane that has not had
-its ``last`` in this window, so it fires when all those lanes' slices hold one (a lane
-that is ahead waits with one beat in its slice and one in the skid register).  Each
-entry reads its lane's weight bank (lane ``k`` holds the weights of its own bricks, so
-every bank has one read port) at ``brick_base + offset`` for all ``F`` filters, the
-products are registered, summed over the lanes (a registered adder tree when ``L > 1``)
-and accumulated per filter (wrap or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
+Lanes move in lock step, one *step* per clock: a step takes one beat from every lane
+that has not had its ``last`` in this window, so it fires when all those lanes are valid
+(``lane<k>.ready`` depends on the other lanes' ``valid``).  Each entry reads its lane's
+weight bank (lane ``k`` holds the weights of its own bricks, so every bank has one read
+port) at ``brick_base + offset`` for all ``F`` filters, the products are registered, summed
+over the lanes (a registered adder tree when ``L > 1``) and accumulated per filter (wrap
+or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks after its final beats enter, nothing
-stalled (10 for ``L = 1``: input slice, address register, read, weight register in the
-RAM and again in the fabric, two product stages, accumulate, the sums' register, the
-output queue, output register slice; plus ``log2(L)``, the lane adder tree, one level per
-clock: 12 for the default ``L = 4``); so a run of windows takes ``Σ steps + latency``
-clocks from the first lane transfer to the last output.
+transferred :func:`golden.cnv.unit_latency` clocks (9 for ``L = 1``: address register,
+read, weight register in the RAM and again in the fabric, two product stages, accumulate,
+the sums' register, the output queue, output register slice; plus ``log2(L)``, the lane
+adder tree, one level per clock: 11 for the default ``L = 4``)
+after its final step; so a run of windows takes ``Σ steps + latency`` clocks from the
+first lane transfer to the last output.
 
 Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
 port (or :func:`golden.cnv.window_streams` with ``dense=True``) sends every activation,
@@ -44,16 +43,12 @@ zeros included, and this same unit then takes one activation per clock per lane.
 
 Weights and backpressure
 ------------------------
-Weights are reused by every window until the next load.  Loads and windows take effect
-in the order they arrive: a window whose first beat (on any lane) came in before a load
-was offered runs with the weights before it, even if its other lanes come in later; a
-window whose first beat comes in while a load is offered or under way waits for it, and
-its first step comes the clock after ``w``'s ``last``.  A load is taken only between
-windows.  (Each held beat carries the load epoch it came in under, so no lane's
-``ready`` depends on another stream.)  More than ``max_k`` weight
+Weights are reused by every window until the next load, which is accepted only between
+windows; a pending load (``w.valid`` when a window would start) goes first, and the next
+window's first step comes the clock after ``w``'s ``last``.  More than ``max_k`` weight
 beats are dropped, and a beat with a field that is not a sign extension of ``weight_width``
 bits is stored as 0 whole (every filter); both are reported with every window using it.
-Outputs wait in a queue of ``max(8, latency + 1)`` entries, then a register slice; a step
+Outputs wait in a queue of ``max(8, latency + 2)`` entries, then a register slice; a step
 needs a free queue entry, so a stalled ``out`` stops the lanes, never drops a result, and
 the queue never stalls a step when ``out`` is always ready.  ``out`` holds valid and
 payload until taken.
@@ -70,7 +65,7 @@ clocks, one adder level each (for weights up to 8 bits).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.cnv import OFFSET_FIELD, check_brick, unit_latency
@@ -84,7 +79,7 @@ from .datapath import (OVERFLOW_MODES, CheckedFirst, CreditQueue, Credits, accum
 __all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
 
 MULTIPLE_COPIES = 4  # copies of each lane's radix-4 multiples, one per group of filters
-OUT_DEPTH = 8  # output queue entries at least; latency + 1 (the credit round trip) if more
+OUT_DEPTH = 8  # output queue entries at least; latency + 2 (the credit round trip) if more
 
 
 def unit_streams(lanes=4):
@@ -147,51 +142,22 @@ class CnvUnit(CheckedFirst, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L = self.lanes
-        banks = [weight_bank(m, self, k) for k in range(L)]
-        in_window = Signal(name="in_window")
-        held = Signal(name="held_before_load")     # a beat from before any pending load
-        load = weight_load(m, self, banks, in_window, held)
-        epoch = Signal(name="load_epoch")          # flips as each load ends
-        heads = [self._input_slice(m, k, epoch ^ (load.loading | self.w.valid))
-                 for k in range(L)]
-        m.d.sync += epoch.eq(epoch ^ load.ends)
+        banks = [weight_bank(m, self, k) for k in range(self.lanes)]
+        k_len, w_bad, in_window, w_block, rd_addr = weight_load(m, self, banks,
+                                                                   Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
-        # (the latency after the input slices, plus the credit's registered return)
-        credits = Credits(max(OUT_DEPTH, self.latency + 1))
-        fire, final, step_bad, values = self._steps(m, heads, epoch, held, load, in_window,
-                                                   credits)
-        tag, products = self._multiply(m, fire, final, step_bad | load.bad, values,
+        credits = Credits(max(OUT_DEPTH, self.latency + 2))
+        fire, final, step_bad, values = self._steps(m, k_len, w_block, in_window, rd_addr,
+                                                   credits.ok)
+        tag, products = self._multiply(m, fire, final, step_bad | w_bad, values,
                                        [bank.data for bank in banks])
         tag, sums = self._lane_sum(m, tag, products)
         self._accumulate(m, tag, sums, credits, fire & final)
         return m
 
-    # ------------------------------------------------------------------ lanes and steps
-    def _input_slice(self, m, k, epoch_in):
-        """Lane ``k`` enters through a register slice: its beat and ``valid`` are registers
-        when the step decides (the decode and the lock-step take start at flip-flops, not
-        at the producer's logic), its ``ready`` is a register, and its next state lets
-        the step be decided a clock ahead (:meth:`_steps`).
-
-        Each beat is stored with the weight-load epoch it belongs to, ``epoch_in``: the
-        current one, or the next when a load is offered or under way as it enters.  So
-        the order of loads and windows is the order of their arrival, while ``ready``
-        depends on no other stream: a window whose first beat came in before a load was
-        offered runs before it, and one that came after waits for it (:meth:`_steps`)."""
-        lane = getattr(self, f"lane{k}")
-        cut = m.submodules[f"in_slice{k}"] = RegisterSlice(
-            data.StructLayout({"beat": lane.payload.shape(), "epoch": 1}))
-        m.d.comb += [
-            cut.i.valid.eq(lane.valid),
-            cut.i.payload.beat.eq(lane.payload),
-            cut.i.payload.epoch.eq(epoch_in),
-            lane.ready.eq(cut.i.ready),
-        ]
-        return cut
-
-    def _lane(self, m, k, beat, k_len, rd_addr):
-        """Lane ``k``'s decode of its held ``beat`` (data, last): (ok, bad, value, update).
+    # ------------------------------------------------------------------ weight load
+    def _lane(self, m, k, lane, k_len, rd_addr):
+        """Lane ``k``'s decode of its offered beat: (ok, bad, value, update).
 
         Brick ``j = k + n·L`` of the window starts at ``j·B``, i.e. the bit fields
         ``{n, k, 0}``, and at ``n·B`` = ``{n, 0}`` in the lane's bank, so an entry's
@@ -204,10 +170,10 @@ class CnvUnit(CheckedFirst, wiring.Component):
         first = Signal(init=1, name=f"first{k}")            # next beat starts a brick
         first_brick = Signal(init=1, name=f"first_brick{k}")   # no END yet in the window
         prev = Signal(OFFSET_FIELD, name=f"prev{k}")
-        word = beat.data
-        value = word[:VF]
-        off = word[VF:VF + OFFSET_FIELD]
-        empty, end = word[VF + 6], word[VF + 7]
+        data = lane.payload.data
+        value = data[:VF]
+        off = data[VF:VF + OFFSET_FIELD]
+        empty, end = data[VF + 6], data[VF + 7]
         lane_bits = [Const(k, ll)] if ll else []
         base = Cat(Const(0, lb), *lane_bits, n)             # j·B
         base_next = Cat(Const(0, lb), *lane_bits, n1)       # (j + L)·B
@@ -219,7 +185,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
                                 & (first | (off > prev)) & fits_signed(value, VW))
         empty_bad = empty & ~(end & first & (exists | first_brick))
         ends = end | empty
-        last_bad = beat.last & (~ends | lt_var(base_next, k_len))
+        last_bad = lane.payload.last & (~ends | lt_var(base_next, k_len))
         bad = Signal(name=f"bad{k}")
         m.d.comb += bad.eq((~empty & ~entry_ok) | empty_bad | last_bad)
         bank_addr = Cat(off[:lb], n)
@@ -229,7 +195,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
 
         def update(take):
             with m.If(take):
-                with m.If(beat.last):
+                with m.If(lane.payload.last):
                     m.d.sync += [n.eq(0), n1.eq(1), first.eq(1), first_brick.eq(1),
                                  prev.eq(0)]
                 with m.Elif(ends):
@@ -241,42 +207,19 @@ class CnvUnit(CheckedFirst, wiring.Component):
                     m.d.sync += [first.eq(0), prev.eq(off)]
         return entry_ok, bad, value[:VW].as_signed(), update
 
-    def _steps(self, m, heads, epoch, held, load, in_window, credits):
-        """Lock-step issue: a step fires when every lane not yet done offers a beat, some
-        lane is not done, the output queue has a credit and no weight load is under way;
-        a window's first step also needs a beat of the current load epoch in some lane
-        (its first beat came in before any pending load, which then waits: ``held``).
-
-        The step is decided a clock ahead, into the register ``fire``, from the next
-        state of the lanes' slices, ``done``, the credits and the load: ``fire`` enables
-        every lane's take and state (a hundred and more flip-flops) straight from a
-        flip-flop.  Decided in the same clock, the step's AND over every lane's
-        ``valid`` held the Cnvlutin chain to 132 MHz on ECP5 (timing)."""
+    def _steps(self, m, k_len, w_block, in_window, rd_addr, credit_ok):
+        """Lock-step issue: a step fires when every lane not yet done offers a beat."""
         L = self.lanes
-        lanes = [cut.o for cut in heads]
-        beats = [cut.o.payload.beat for cut in heads]
-        done = [Signal(name=f"done{k}") for k in range(L)]   # lane had its last
-        done_next = [Signal(name=f"done_next{k}") for k in range(L)]
-        decoded = [self._lane(m, k, beats[k], load.k_len, load.rd_addr) for k in range(L)]
-        fire = Signal(name="fire")
+        lanes = [getattr(self, f"lane{k}") for k in range(L)]
+        done = [Signal(name=f"done{k}") for k in range(L)]
+        decoded = [self._lane(m, k, lanes[k], k_len, rd_addr) for k in range(L)]
+        ready_all = Cat(d | ln.valid for d, ln in zip(done, lanes)).all()
+        all_done = Cat(done).all()
+        fire = Signal()
         final = Signal()
-        in_window_next = Signal(name="in_window_next")
-        epoch_next = epoch ^ load.ends
         m.d.comb += [
-            final.eq(Cat(d | b.last for d, b in zip(done, beats)).all()),
-            held.eq(Cat(ln.valid & (ln.payload.epoch == epoch) for ln in lanes).any()),
-            in_window_next.eq(Mux(fire, ~final, in_window)),
-        ]
-        for k, beat in enumerate(beats):
-            m.d.comb += done_next[k].eq(Mux(fire, ~final & (done[k] | beat.last), done[k]))
-            m.d.sync += done[k].eq(done_next[k])
-        held_next = Cat(cut.valid_next & (cut.payload_next.epoch == epoch_next)
-                        for cut in heads).any()
-        m.d.sync += [
-            fire.eq(Cat(d | cut.valid_next for d, cut in zip(done_next, heads)).all()
-                    & ~Cat(done_next).all() & credits.ok_next & ~load.loading_next
-                    & (in_window_next | held_next)),
-            in_window.eq(in_window_next),
+            fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
+            final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
         # Each lane's checks and its take are registered apart and combined one stage on
         # (here and in :meth:`_multiply`): the checks (compares with K) and the lock-step
@@ -288,9 +231,13 @@ class CnvUnit(CheckedFirst, wiring.Component):
             take = fire & ~done[k]
             m.d.comb += lane.ready.eq(take)
             update(take)
+            with m.If(fire):
+                m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
             m.d.sync += [s0_bad[k].eq(bad), s0_ok[k].eq(ok), s0_take[k].eq(take)]
             values.append((value, s0_ok[k] & s0_take[k]))
         m.d.comb += step_bad.eq((s0_bad & s0_take).any())
+        with m.If(fire):
+            m.d.sync += in_window.eq(~final)
         return fire, final, step_bad, values
 
     # ------------------------------------------------------------ datapath stages

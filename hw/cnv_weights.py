@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 
 from .datapath import fits_signed, incr, lt_var
 
-__all__ = ["RAM_PORT_BITS", "WeightLoad", "weight_bank", "weight_load"]
+__all__ = ["RAM_PORT_BITS", "weight_bank", "weight_load"]
 
 RAM_PORT_BITS = 18   # widest single block RAM port (ECP5 DP16KD, Xilinx RAMB18): see weight_bank
 
@@ -61,21 +61,10 @@ def weight_bank(m, unit, k):
         bank.chunks.append(rd.data)
     return bank
 
-class WeightLoad(NamedTuple):
-    k_len: Signal      # K: weights per filter of the last load
-    bad: Signal        # the last load had a bad beat
-    loading: Signal    # a load is under way (its first beat taken, its last not yet)
-    loading_next: object   # ``loading`` of the next clock
-    ends: object       # the load's last beat is taken this clock
-    rd_addr: list      # each lane's read address, to be driven
-
-
-def weight_load(m, unit, banks, in_window, held):
+def weight_load(m, unit, banks, in_window):
     """Weight beat ``i`` goes to bank ``(i // B) % L`` at ``((i // B) // L)·B + i % B``
     (bit fields of ``i``: B and L are powers of two); ``K`` is set at ``last``.
-    A load starts only outside a window with no beat ``held`` in the lanes that came in
-    before it (:meth:`hw.cnv_unit.CnvUnit._input_slice`), and then takes every beat up
-    to its ``last``; no step fires while it is under way.  Returns a :class:`WeightLoad`.
+    Accepted only outside a window.
 
     Each bank is a single-port memory: its write and its lane's read share one
     address (returned: the lane's read address, ``rd_addr[k]``, to be driven), since a
@@ -90,8 +79,7 @@ def weight_load(m, unit, banks, in_window, held):
     loading = Signal()
     count = Signal(range(unit.max_k + 1))
     w_bad = Signal()
-    m.d.comb += w.ready.eq(loading | (~in_window & ~held))
-    loading_next = Signal(name="loading_next")
+    m.d.comb += w.ready.eq(loading | ~in_window)
     take = w.valid & w.ready
     index = Signal.like(count)
     m.d.comb += index.eq(Mux(loading, count, 0))
@@ -101,11 +89,10 @@ def weight_load(m, unit, banks, in_window, held):
     addr_bits = (unit.depth - 1).bit_length()
     addr = Cat(index[:lb], index[lb + ll:])
     bank = index[lb:lb + ll] if ll else Const(0, 1)
-    # Writes take the address while a load is under way or starts: every write falls
-    # there, no step does (a window's first step needs a beat from before any pending
-    # load held, and no load under way).
+    # Writes take the address while weights are offered outside a window (registers and
+    # w.valid only): every write falls there, no step does (a step needs the opposite).
     w_phase = Signal(name="w_phase")
-    m.d.comb += w_phase.eq(loading | (~in_window & ~held & w.valid))
+    m.d.comb += w_phase.eq(~in_window & (loading | w.valid))
     rd_addr = []
     for k, b in enumerate(banks):
         lane_addr = Signal(range(unit.depth), name=f"rd_addr{k}")
@@ -113,15 +100,14 @@ def weight_load(m, unit, banks, in_window, held):
         m.d.comb += [b.addr.eq(Mux(w_phase, addr[:addr_bits], lane_addr)),
                      b.wdata.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
                      b.we.eq(take & room & (bank == k))]
-    m.d.comb += loading_next.eq(Mux(take, ~w.payload.last, loading))
-    m.d.sync += loading.eq(loading_next)
     with m.If(take):
         m.d.sync += [
             count.eq(incr(index, room)),
+            loading.eq(~w.payload.last),
             w_bad.eq((loading & w_bad) | ~fits | ~room),
         ]
         with m.If(w.payload.last):
             m.d.sync += k_len.eq(incr(index, room))
-    return WeightLoad(k_len, w_bad, loading, loading_next, take & w.payload.last, rd_addr)
+    return k_len, w_bad, in_window, loading | w.valid, rd_addr
 
 # ------------------------------------------------------------ lanes and steps

@@ -262,22 +262,17 @@ class Credits:
         # ``credits != 0`` as a register of its own, updated with ``credits``: ``ok``
         # decides the input ``ready``s, so it starts their paths at a flip-flop
         self.ok = Signal(init=1, name="credit_ok")
-        # ``ok`` of the next clock (combinational), for a step decided a clock ahead
-        self.ok_next = Signal(name="credit_ok_next")
 
     @property
     def all_free(self):
         return self.credits == Const(self.depth, len(self.credits))
 
     def update(self, m, reserve, release):
-        m.d.comb += self.ok_next.eq(self.ok)
         with m.If(reserve & ~release):
-            m.d.sync += self.credits.eq(self.credits - Const(1, len(self.credits)))
-            m.d.comb += self.ok_next.eq(gt_const(self.credits, 1))
+            m.d.sync += [self.credits.eq(self.credits - Const(1, len(self.credits))),
+                         self.ok.eq(gt_const(self.credits, 1))]
         with m.Elif(release & ~reserve):
-            m.d.sync += self.credits.eq(incr(self.credits, 1))
-            m.d.comb += self.ok_next.eq(1)
-        m.d.sync += self.ok.eq(self.ok_next)
+            m.d.sync += [self.credits.eq(incr(self.credits, 1)), self.ok.eq(1)]
 
 
 class CreditQueue(wiring.Component):

@@ -4,10 +4,8 @@ weight and output streams, and the encoder's, with what was sent and the golden 
 :class:`UnitDriver` checks every output against :func:`golden.cnv.unit_window` (sums and
 ``error`` exactly) and, without stalls, that each group of back-to-back windows sharing a
 weight load takes exactly ``Σ steps + latency`` clocks (:func:`golden.cnv.chain_latency`
-through the chain's encoders), counted from the clock its first step's beats are all in,
-the weight load that opens it has ended, and the group before it had its final step: so
-a reload's next window starts the clock after its ``last`` and groups follow without a
-bubble.  :class:`EncoderDriver` checks words, ``tlast``, ``error`` and
+through the chain's encoders) and that a reload's next window starts the clock after its
+``last``.  :class:`EncoderDriver` checks words, ``tlast``, ``error`` and
 :func:`golden.cnv.encoder_cycles` clocks.
 """
 
@@ -115,24 +113,8 @@ class UnitDriver(TransactionDriver):
     def extra_cycles(self):
         return sum(k for k, _ in self.loads)
 
-    def group_start(self, t, prev_last, w_last):
-        """The clock before a run of windows' first step, as seen from outside: the
-        latest of its first beats' entry on every lane (the unit's input slices hold a
-        beat that arrived early; in the chain, the encoders' input), the end of the
-        weight load it follows (``w_last``, less the encoders' latency in the chain)
-        and the previous run's final step (its last output less the latency, less one
-        for the clock before)."""
-        latency = self.latency()
-        starts = [lane.sent[i].cycle for lane, i in zip(self.lanes, t.info["first"])
-                  if i < len(lane.sent)]
-        if w_last is not None:
-            starts.append(w_last - (latency - cnv.unit_latency(self.p["lanes"])))
-        if prev_last is not None:
-            starts.append(prev_last - latency + 1)
-        return max(starts)
-
-    def latency(self):
-        return (cnv.chain_latency if self.chain else cnv.unit_latency)(self.p["lanes"])
+    def first_beat(self, t):
+        return self.lanes[0].sent[t.info["first"][0]]
 
     async def check(self, sb):
         """Every output against golden; without stalls, exact cycles per group of windows
@@ -149,27 +131,25 @@ class UnitDriver(TransactionDriver):
         for k, lane in enumerate(self.lanes):
             sb.equal(f"lane {k}: beats taken", len(lane.sent), self.beats_sent[k])
         figures = {}
-        w_ends = np.cumsum([k for k, _ in self.loads]) - 1
-        prev = None                               # the previous group: (load, last output)
         for key in dict.fromkeys((t.info["load"], t.info["group"]) for t in self.transactions):
             idx = [i for i, t in enumerate(self.transactions)
                    if (t.info["load"], t.info["group"]) == key]
-            last = self.out.beats[idx[-1]]
-            # a group that opens its load starts after the load's last beat; a later one,
-            # after the previous group's final step
-            w_last = (self.w.sent[w_ends[key[0]]].cycle
-                      if key[0] >= 0 and (prev is None or prev[0] != key[0]) else None)
-            start = self.group_start(self.transactions[idx[0]],
-                                     prev[1] if prev else None, w_last)
+            first, last = self.first_beat(self.transactions[idx[0]]), self.out.beats[idx[-1]]
             steps = sum(self.transactions[i].info["steps"] for i in idx)
-            model = steps + self.latency()
-            cycles = last.cycle - start + 1
+            latency = (cnv.chain_latency if self.chain else cnv.unit_latency)(self.p["lanes"])
+            model = steps + latency
+            cycles = last.cycle - first.cycle + 1
             if not self.stall:
                 assert idx == list(range(idx[0], idx[-1] + 1)), "groups must be contiguous"
-                sb.equal(f"group {key}: cycles from its first step's beats in -> last output",
-                         cycles, model)
-            figures.setdefault(key[1], []).append((cycles, model, start, last, idx))
-            prev = (key[0], last.cycle)
+                sb.equal(f"group {key}: cycles first lane beat -> last output", cycles, model)
+            figures.setdefault(key[1], []).append((cycles, model, first, last, idx))
+        if not self.stall and not self.chain:
+            w_last = np.cumsum([k for k, _ in self.loads]) - 1
+            for (k_len, at), end in zip(self.loads, w_last):
+                if at < len(self.transactions):
+                    sb.equal(f"load of K={k_len}: next window's first step after its last",
+                             self.first_beat(self.transactions[at]).cycle
+                             - self.w.sent[end].cycle, 1)
         sb.summary()
         return figures
 
