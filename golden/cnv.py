@@ -203,8 +203,8 @@ def encoder_cycles(beats_per_brick) -> int:
 
 
 def chain_latency(lanes: int) -> int:
-    """``cnv_chain``'s latency: the encoders', one clock for the two-entry FIFO between
-    each encoder and the unit (timing), then the unit's."""
+    """``cnv_chain``'s latency: the encoders', one register slice between each encoder and
+    the unit (timing), then the unit's."""
     return ENCODER_LATENCY + 1 + unit_latency(lanes)
 
 

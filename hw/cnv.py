@@ -41,12 +41,11 @@ low, so nothing is lost.
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from golden.cnv import OFFSET_FIELD, check_brick
 
-from .axis import stream_payload
+from .axis import RegisterSlice, stream_payload
 from .datapath import CheckedFirst, byte_width, gt_const, int_param, lt_var
 
 __all__ = ["CnvEncoder", "CnvChain", "chain_streams"]
@@ -245,8 +244,8 @@ class CnvChain(CheckedFirst, wiring.Component):
     Ports: ``lane<k>`` (AXI ``s_axis_lane<k>_*``) takes lane ``k``'s dense bricks in the
     encoder's format (:func:`golden.cnv.encoder_words`); ``w``, ``out`` and ``error`` are
     the unit's; ``threshold`` and ``dense`` go to every encoder; ``enc_error`` is the OR
-    of the encoders' ``error``.  Latency is the encoder's, one clock for the FIFO between
-    each encoder and the unit, and the unit's (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
+    of the encoders' ``error``.  Latency is the encoder's, one register slice's and the
+    unit's (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
     each encoder emits one word per clock."""
 
     @staticmethod
@@ -285,21 +284,12 @@ class CnvChain(CheckedFirst, wiring.Component):
         for k, enc in enumerate(self._encoders):
             m.submodules[f"encoder{k}"] = enc
             wiring.connect(m, wiring.flipped(getattr(self, f"lane{k}")), enc.i)
-            # A two-entry FIFO between encoder and unit: the unit's lane decode and its
-            # lock-step ready (every lane's valid) start from its registers instead of
-            # running on from the encoder's selection logic, and the unit's take, decided
-            # across every lane, moves only its read pointer and level, not a register
-            # slice's data registers (a register slice here held the chain to 132 MHz on
-            # ECP5: the step decision into 4 x 17 data enables across the die; timing).
-            fifo = m.submodules[f"fifo{k}"] = SyncFIFO(width=len(enc.o.payload.as_value()),
-                                                      depth=2)
-            lane = getattr(unit, f"lane{k}")
-            m.d.comb += [
-                fifo.w_data.eq(enc.o.payload), fifo.w_en.eq(enc.o.valid),
-                enc.o.ready.eq(fifo.w_rdy),
-                lane.payload.eq(fifo.r_data), lane.valid.eq(fifo.r_rdy),
-                fifo.r_en.eq(lane.ready),
-            ]
+            # A register slice between encoder and unit: the unit's lane decode and its
+            # lock-step ready (every lane's valid) then start from registers instead of
+            # running on from the encoder's selection logic (timing).
+            m.submodules[f"slice{k}"] = cut = RegisterSlice(enc.o.payload.shape())
+            wiring.connect(m, enc.o, cut.i)
+            wiring.connect(m, cut.o, getattr(unit, f"lane{k}"))
             m.d.comb += [enc.threshold.eq(self.threshold), enc.dense.eq(self.dense)]
             errors.append(enc.error)
         wiring.connect(m, wiring.flipped(self.w), unit.w)
