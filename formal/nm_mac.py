@@ -13,9 +13,9 @@ take the same beats (equal ``tready``), offer results in the same cycles, and ev
 is equal, with ``error`` low.  So ``n·G`` multipliers compute exactly what ``m·G`` do.
 The suite runs it through :func:`narrow_values` (weights and activations in a few signed
 bits), since the full-width multiplier miter does not close in reasonable time; on 2:4
-with one group, on 1:4 (one multiplier against four; 4-bit values, 39 s) and, with two
-groups (the group offset ``g·m`` of the selection), on LUT multipliers with 3-bit values
-(49 s).
+with one group, on 1:4 (one multiplier against four) and, with two groups (the group
+offset ``g·m`` of the selection), on LUT multipliers (the widths and why:
+:mod:`formal.suite`; the measured times: README, "Formal proofs").
 
 :func:`swap_indices` is the broken design: the sparse unit sees the two indices of group
 0 swapped (a multiplexer wired to the wrong slot), so the miter must fail;
@@ -139,10 +139,8 @@ def narrow_values(bits):
     valids, ``tlast`` and ready still free.  With full-width values the solver does not
     get past the first result (a miter of 8-bit multipliers behind different pipeline
     registers: more than 15 minutes on step 7 with yices), so the values are narrowed;
-    the multipliers, tree and accumulator are the real full-width ones.  Measured with
-    ``--jobs 1`` (2:4, G=1): DSP multipliers 3 bits 51 s, 4 bits 176 s (depth 9); LUT
-    multipliers 3 bits 23 s, 4 bits 45 s, 5 bits still on the last step (10) after 240 s,
-    6 bits on step 8 after 300 s (both stopped), so the suite runs 4 bits."""
+    the multipliers, tree and accumulator are the real full-width ones (the width the
+    suite runs, and why: :data:`formal.suite.NM_BITS`)."""
     def props(env):
         cfg, p, W = env.inner.cfg, env.port, env.inner.cfg.width
         w, a = p["s_axis_w_tdata"], p["s_axis_a_tdata"]

@@ -112,8 +112,9 @@ def _csr():
 
 # Signed bits of every weight and activation in the MAC miter (formal/nm_mac.py); the depth
 # is the latency + 4: tensors of up to 3 beats and their results, read from hw.nm_mac.
-# Measured (--jobs 1): DSP 3-bit 51 s, 4-bit 176 s; LUT 3-bit 23 s, 4-bit 45 s, 5-bit
-# still on the last step (10) after 240 s, 6-bit on step 8 after 300 s (both stopped).
+# 4 bits is the widest that closes in minutes (--jobs 1): 5-bit values were still on the
+# last step (10) after 240 s, 6-bit on step 8 after 300 s (both stopped).  The times of
+# the runs kept are in README's "Formal proofs" table.
 NM_BITS = 4
 NM_G2 = {**SMALL_PARAMS["sparse_mac"], "groups": 2, "multipliers": "lut"}
 NM_G2_BITS = 3
@@ -143,9 +144,8 @@ def _nm_mac():
 # stream one window closes (two did not: > 8 min with only the outputs stalled, > 12 min
 # on step 22 with every stall free); with nothing stalled (live) two windows do.  With
 # stalls the zero-skip chain's threshold T is free (AnyConst, 0 included) and the dense
-# twin (T = 0) gets the activations with |a| < T set to 0 (D = 23: 218 s with --jobs 1,
-# about what the T = 0 miter took, which it replaces); the two-window run keeps T = 0
-# (D = 25: 384 s with --jobs 1).
+# twin (T = 0) gets the activations with |a| < T set to 0 (it replaces the T = 0 miter,
+# in about the same time); the two-window run keeps T = 0.
 CNV_W_STALLS, CNV_W_LIVE = 1, cnv.WINDOWS
 CNV_DEPTH = {w: cnv.dense_done(windows=w) + 2 for w in (CNV_W_STALLS, CNV_W_LIVE)}
 CNV_T = cnv.zero_skip_equals_dense(CNV_W_STALLS, free_threshold=True)
