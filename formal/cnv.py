@@ -42,7 +42,7 @@ the miter must fail.
 from amaranth.asserts import AnyConst, AnySeq      # 0.5: their public home
 from amaranth.hdl import Array, Assert, Assume, Cat, Const, Cover, Mux, ResetSignal, Signal
 
-from golden.cnv import ENCODER_LATENCY, unit_latency
+from golden.cnv import chain_latency, unit_latency
 from hw.blocks import build_top
 
 from .harness import past
@@ -63,12 +63,13 @@ WINDOWS = 2
 def dense_done(params=SMALL, windows=WINDOWS):
     """The cycle (counted from reset, cycle 0) in which the dense chain's last output
     transfers, nothing stalled: weight beat ``i`` in cycle ``1 + i``; the bricks from cycle
-    2 reach the unit ``ENCODER_LATENCY + 1`` (register slice) clocks later; the first step
-    waits for both; a dense window takes ``brick`` steps (one beat per activation); the
-    last output leaves ``unit_latency`` after the final step."""
-    k = params["lanes"] * params["brick"]
-    first_step = max(1 + k, 2 + ENCODER_LATENCY + 1)
-    return first_step + windows * params["brick"] - 1 + unit_latency(params["lanes"])
+    2 reach the unit ``chain_latency - unit_latency`` clocks later (the encoders and the
+    FIFO between them and the unit); the first step waits for both; a dense window takes
+    ``brick`` steps (one beat per activation); the last output leaves ``unit_latency``
+    after the final step."""
+    k, lanes = params["lanes"] * params["brick"], params["lanes"]
+    first_step = max(1 + k, 2 + chain_latency(lanes) - unit_latency(lanes))
+    return first_step + windows * params["brick"] - 1 + unit_latency(lanes)
 
 
 class _Driver:

@@ -92,11 +92,12 @@ def check_brick(brick) -> int:
 
 
 def unit_latency(lanes: int) -> int:
-    """Cycles from a window's final step to its output transfer: memory address register,
-    memory read, weight register (in the RAM, then in the fabric), two product stages, the
-    lane adder tree (one registered level per clock: ``log2(lanes)``), accumulate, the
-    window's sums registered, the output queue, the output register slice."""
-    return 9 + (int(lanes) - 1).bit_length()
+    """Cycles from a window's final step to its output transfer: the taken beats
+    registered (a step acts one clock after it is decided), memory address register,
+    memory read, weight register (in the RAM, then in the fabric), two product stages,
+    the lane adder tree (one registered level per clock: ``log2(lanes)``), accumulate,
+    the window's sums registered, the output queue, the output register slice."""
+    return 10 + (int(lanes) - 1).bit_length()
 
 
 def apply_threshold(acts, threshold: int) -> np.ndarray:
@@ -203,7 +204,7 @@ def encoder_cycles(beats_per_brick) -> int:
 
 
 def chain_latency(lanes: int) -> int:
-    """``cnv_chain``'s latency: the encoders', one register slice between each encoder and
+    """``cnv_chain``'s latency: the encoders', one two-entry FIFO between each encoder and
     the unit (timing), then the unit's."""
     return ENCODER_LATENCY + 1 + unit_latency(lanes)
 

@@ -11,7 +11,7 @@ Members of the inner component that are not streams (``error``, ``length``, ...)
 through under their own name.
 """
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -155,4 +155,42 @@ class AXIStreamExport(wiring.Component):
                 m.d.comb += port.eq(getattr(self, name))
             else:
                 m.d.comb += getattr(self, name).eq(port)
+        return m
+
+
+class TwoEntryFIFO(wiring.Component):
+    """A two-entry FIFO of flip-flops for a stream whose payload has ``shape``: full rate
+    like :class:`RegisterSlice`, but the reader's ``ready`` reaches only the read pointer
+    and the two flags (``o.valid``, full), never the data registers, whose load enables
+    come from the write side alone.  So a consumer whose ``ready`` is late (a lock-step
+    take over several streams) drives three flip-flops per stream, not a word of them.
+
+    ``i.ready`` (not full) and ``o.valid`` are registers; ``o.payload`` is a multiplexer
+    of the two entries on the read pointer.  Throughput one transfer per clock; latency 1
+    cycle; backpressure reaches ``i.ready`` one cycle late, absorbed by the second entry.
+    """
+
+    def __init__(self, shape):
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        entries = [Signal.like(i.payload, name=f"entry{e}") for e in range(2)]
+        w_ptr, r_ptr, full = Signal(), Signal(), Signal()
+        write = i.valid & ~full
+        read = o.valid & o.ready
+        m.d.comb += [i.ready.eq(~full),
+                     o.payload.eq(Mux(r_ptr, entries[1].as_value(), entries[0].as_value()))]
+        with m.If(write):
+            m.d.sync += w_ptr.eq(~w_ptr)
+            for e, entry in enumerate(entries):
+                with m.If(w_ptr == e):
+                    m.d.sync += entry.eq(i.payload)
+        with m.If(read):
+            m.d.sync += r_ptr.eq(~r_ptr)
+        with m.If(write & ~read):
+            m.d.sync += [o.valid.eq(1), full.eq(o.valid)]
+        with m.Elif(read & ~write):
+            m.d.sync += [o.valid.eq(full), full.eq(0)]
         return m

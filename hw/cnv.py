@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.cnv import OFFSET_FIELD, check_brick
 
-from .axis import RegisterSlice, stream_payload
+from .axis import TwoEntryFIFO, stream_payload
 from .datapath import CheckedFirst, byte_width, gt_const, int_param, lt_var
 
 __all__ = ["CnvEncoder", "CnvChain", "chain_streams"]
@@ -114,8 +114,12 @@ class CnvEncoder(CheckedFirst, wiring.Component):
         too_long = gt_const(length, B)
         err_now = (win_err & ~win_start) | too_long
         with m.If(take):
-            m.d.sync += [win_start.eq(i.payload.last), win_err.eq(err_now),
-                         st.last.eq(i.payload.last), st.err.eq(err_now),
+            m.d.sync += [win_start.eq(i.payload.last), win_err.eq(err_now)]
+        # The stage's fields load whenever it may take, valid or not (they mean nothing
+        # while it is empty): their enable is then `ready` alone, from this encoder's
+        # registers, and the input's `valid` reaches two flip-flops, not 300 (timing)
+        with m.If(i.ready):
+            m.d.sync += [st.last.eq(i.payload.last), st.err.eq(err_now),
                          st.threshold.eq(self.threshold), st.dense.eq(self.dense)]
             for j in range(B):
                 a = i.payload.data[j * VF:j * VF + VW].as_signed()
@@ -244,8 +248,8 @@ class CnvChain(CheckedFirst, wiring.Component):
     Ports: ``lane<k>`` (AXI ``s_axis_lane<k>_*``) takes lane ``k``'s dense bricks in the
     encoder's format (:func:`golden.cnv.encoder_words`); ``w``, ``out`` and ``error`` are
     the unit's; ``threshold`` and ``dense`` go to every encoder; ``enc_error`` is the OR
-    of the encoders' ``error``.  Latency is the encoder's, one register slice's and the
-    unit's (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
+    of the encoders' ``error``.  Latency is the encoder's, one FIFO's and the unit's
+    (:func:`golden.cnv.chain_latency`); throughput and backpressure are the unit's, since
     each encoder emits one word per clock."""
 
     @staticmethod
@@ -284,12 +288,12 @@ class CnvChain(CheckedFirst, wiring.Component):
         for k, enc in enumerate(self._encoders):
             m.submodules[f"encoder{k}"] = enc
             wiring.connect(m, wiring.flipped(getattr(self, f"lane{k}")), enc.i)
-            # A register slice between encoder and unit: the unit's lane decode and its
-            # lock-step ready (every lane's valid) then start from registers instead of
-            # running on from the encoder's selection logic (timing).
-            m.submodules[f"slice{k}"] = cut = RegisterSlice(enc.o.payload.shape())
-            wiring.connect(m, enc.o, cut.i)
-            wiring.connect(m, cut.o, getattr(unit, f"lane{k}"))
+            # A two-entry FIFO between encoder and unit: the unit's lock-step take (every
+            # lane's valid) reaches its read pointer and flags, not its data, and the
+            # encoder's emission logic and ready end at registers (timing)
+            m.submodules[f"fifo{k}"] = fifo = TwoEntryFIFO(enc.o.payload.shape())
+            wiring.connect(m, enc.o, fifo.i)
+            wiring.connect(m, fifo.o, getattr(unit, f"lane{k}"))
             m.d.comb += [enc.threshold.eq(self.threshold), enc.dense.eq(self.dense)]
             errors.append(enc.error)
         wiring.connect(m, wiring.flipped(self.w), unit.w)

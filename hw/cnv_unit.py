@@ -30,12 +30,12 @@ over the lanes (a registered adder tree when ``L > 1``) and accumulated per filt
 or saturate after every step).  A window costs its busiest lane's beats (lanes wait for
 each other per *window*, not per brick); an all-zero brick costs exactly one clock (its
 EMPTY beat); back-to-back windows have no bubble.  Latency: a window's output is
-transferred :func:`golden.cnv.unit_latency` clocks (9 for ``L = 1``: address register,
-read, weight register in the RAM and again in the fabric, two product stages, accumulate,
-the sums' register, the output queue, output register slice; plus ``log2(L)``, the lane
-adder tree, one level per clock: 11 for the default ``L = 4``)
-after its final step; so a run of windows takes ``Σ steps + latency`` clocks from the
-first lane transfer to the last output.
+transferred :func:`golden.cnv.unit_latency` clocks (10 for ``L = 1``: taken beats registered,
+address register, read, weight register in the RAM and the fabric, two product stages,
+accumulate, the sums' register, the output queue, output register slice; plus ``log2(L)``,
+the lane adder tree: 12 for ``L = 4``) after its final step; so a run of windows takes
+``Σ steps + latency`` clocks from the first lane transfer to the last output.  A step acts
+one clock after its beats transfer (:meth:`CnvUnit._steps`; :class:`hw.axis.TwoEntryFIFO`).
 
 Dense mode is a property of the input, not a second datapath: the encoder's ``dense``
 port (or :func:`golden.cnv.window_streams` with ``dense=True``) sends every activation,
@@ -147,17 +147,22 @@ class CnvUnit(CheckedFirst, wiring.Component):
                                                                    Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
         credits = Credits(max(OUT_DEPTH, self.latency + 2))
-        fire, final, step_bad, values = self._steps(m, k_len, w_block, in_window, rd_addr,
-                                                   credits.ok)
-        tag, products = self._multiply(m, fire, final, step_bad | w_bad, values,
+        fire, final, step, step_bad, values = self._steps(m, k_len, w_block, in_window,
+                                                          rd_addr, credits.ok)
+        # the load's error as of the step's decision: no beat of a load is taken in the
+        # clock of a step, so w_bad one clock on is still that value
+        w_bad_s0 = Signal(name="s0_w_bad")
+        m.d.sync += w_bad_s0.eq(w_bad)
+        tag, products = self._multiply(m, step, step_bad | w_bad_s0, values,
                                        [bank.data for bank in banks])
         tag, sums = self._lane_sum(m, tag, products)
         self._accumulate(m, tag, sums, credits, fire & final)
         return m
 
     # ------------------------------------------------------------------ weight load
-    def _lane(self, m, k, lane, k_len, rd_addr):
-        """Lane ``k``'s decode of its offered beat: (ok, bad, value, update).
+    def _lane(self, m, k, beat, k_len, rd_addr):
+        """Lane ``k``'s decode of its beat taken in the clock before (``beat``, its
+        payload registered): (ok, bad, value, update).
 
         Brick ``j = k + n·L`` of the window starts at ``j·B``, i.e. the bit fields
         ``{n, k, 0}``, and at ``n·B`` = ``{n, 0}`` in the lane's bank, so an entry's
@@ -170,7 +175,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
         first = Signal(init=1, name=f"first{k}")            # next beat starts a brick
         first_brick = Signal(init=1, name=f"first_brick{k}")   # no END yet in the window
         prev = Signal(OFFSET_FIELD, name=f"prev{k}")
-        data = lane.payload.data
+        data = beat.data
         value = data[:VF]
         off = data[VF:VF + OFFSET_FIELD]
         empty, end = data[VF + 6], data[VF + 7]
@@ -185,7 +190,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
                                 & (first | (off > prev)) & fits_signed(value, VW))
         empty_bad = empty & ~(end & first & (exists | first_brick))
         ends = end | empty
-        last_bad = lane.payload.last & (~ends | lt_var(base_next, k_len))
+        last_bad = beat.last & (~ends | lt_var(base_next, k_len))
         bad = Signal(name=f"bad{k}")
         m.d.comb += bad.eq((~empty & ~entry_ok) | empty_bad | last_bad)
         bank_addr = Cat(off[:lb], n)
@@ -195,7 +200,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
 
         def update(take):
             with m.If(take):
-                with m.If(lane.payload.last):
+                with m.If(beat.last):
                     m.d.sync += [n.eq(0), n1.eq(1), first.eq(1), first_brick.eq(1),
                                  prev.eq(0)]
                 with m.Elif(ends):
@@ -208,37 +213,59 @@ class CnvUnit(CheckedFirst, wiring.Component):
         return entry_ok, bad, value[:VW].as_signed(), update
 
     def _steps(self, m, k_len, w_block, in_window, rd_addr, credit_ok):
-        """Lock-step issue: a step fires when every lane not yet done offers a beat."""
+        """Lock-step issue: a step fires when every lane not yet done offers a beat.
+
+        The step is decided from the lanes' ``valid`` and ``last``, their ``done``, the
+        credits and the window alone: a small loop of registers that the take closes in
+        one clock.  Everything else the take moves (the lanes' brick counters and checks,
+        the bank addresses, the datapath) acts one clock later, on the taken beats and
+        the take registered: the decision's net then ends at a few flip-flops, not at
+        lane logic spread over the die next to each lane's data (timing: that net held
+        ``cnv_chain`` to 132 MHz on ECP5).  Fed by a :class:`~hw.axis.TwoEntryFIFO` (as
+        in ``cnv_chain``), the take reaches three flip-flops of each lane's FIFO and
+        none of its data.  Returns (fire, final, the step as it enters the datapath one
+        clock on, its lanes' error, values)."""
         L = self.lanes
         lanes = [getattr(self, f"lane{k}") for k in range(L)]
         done = [Signal(name=f"done{k}") for k in range(L)]
-        decoded = [self._lane(m, k, lanes[k], k_len, rd_addr) for k in range(L)]
         ready_all = Cat(d | ln.valid for d, ln in zip(done, lanes)).all()
-        all_done = Cat(done).all()
         fire = Signal()
         final = Signal()
+        # No "all lanes done" term: a step that is not final leaves a lane that had
+        # neither its last nor was done, and a final one clears every done, so the
+        # lanes are never all done (one logic level less on the take)
         m.d.comb += [
-            fire.eq(ready_all & ~all_done & credit_ok & (in_window | ~w_block)),
+            fire.eq(ready_all & credit_ok & (in_window | ~w_block)),
             final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
+        with m.If(fire):
+            m.d.sync += in_window.eq(~final)
+        # The step one clock on: its taken beats (the FIFO heads, registered every clock,
+        # no enable) and which lanes took one
+        step = (Signal(name="step_valid"), Signal(name="step_final"))
+        m.d.sync += [step[0].eq(fire), step[1].eq(fire & final)]
+        beats, taken = [], Signal(L, name="step_take")
+        for k, lane in enumerate(lanes):
+            take = fire & ~done[k]
+            m.d.comb += lane.ready.eq(take)
+            with m.If(fire):
+                m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
+            beat = Signal.like(lane.payload, name=f"step_beat{k}")
+            m.d.sync += [beat.eq(lane.payload), taken[k].eq(take)]
+            beats.append(beat)
+        decoded = [self._lane(m, k, beats[k], k_len, rd_addr) for k in range(L)]
         # Each lane's checks and its take are registered apart and combined one stage on
-        # (here and in :meth:`_multiply`): the checks (compares with K) and the lock-step
-        # take (every lane's valid) each end at a flip-flop, not at each other (timing)
+        # (here and in :meth:`_multiply`): the checks (compares with K) end at a
+        # flip-flop, not at the datapath's tags (timing)
         step_bad = Signal(name="s0_step_bad")
         s0_bad, s0_ok, s0_take = (Signal(L, name=f"s0_lane_{n}") for n in ("bad", "ok", "take"))
         values = []
-        for k, (lane, (ok, bad, value, update)) in enumerate(zip(lanes, decoded)):
-            take = fire & ~done[k]
-            m.d.comb += lane.ready.eq(take)
-            update(take)
-            with m.If(fire):
-                m.d.sync += done[k].eq(~final & (done[k] | lane.payload.last))
-            m.d.sync += [s0_bad[k].eq(bad), s0_ok[k].eq(ok), s0_take[k].eq(take)]
+        for k, (ok, bad, value, update) in enumerate(decoded):
+            update(taken[k])
+            m.d.sync += [s0_bad[k].eq(bad), s0_ok[k].eq(ok), s0_take[k].eq(taken[k])]
             values.append((value, s0_ok[k] & s0_take[k]))
         m.d.comb += step_bad.eq((s0_bad & s0_take).any())
-        with m.If(fire):
-            m.d.sync += in_window.eq(~final)
-        return fire, final, step_bad, values
+        return fire, final, step, step_bad, values
 
     # ------------------------------------------------------------ datapath stages
     def _widths(self):
@@ -257,7 +284,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
         m.d.sync += [a.eq(b) for a, b in zip(tag, prev)]
         return tag
 
-    def _multiply(self, m, fire, final, err, values, reads):
+    def _multiply(self, m, step, err, values, reads):
         """Stage 0: value and whether it counts registered while the bank's address is
         (:func:`hw.cnv_weights.weight_bank`).  Stage 1: value (0 if it does not count) registered while the bank
         is read.  Stage 2: the bank's word registered straight out of the memory (the
@@ -272,7 +299,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
         pw, qw, _ = self._widths()
         s0 = [Signal(name="s0_valid"), Signal(name="s0_final"), Signal(name="s0_err")]
         # ``err`` (the lanes' checks) is already a stage-0 register; the load flag joins it
-        m.d.sync += [s0[0].eq(fire), s0[1].eq(fire & final)]
+        m.d.sync += [s0[0].eq(step[0]), s0[1].eq(step[1])]
         m.d.comb += s0[2].eq(err)
         # The window's error so far (this step's included), accumulated here, one clock
         # after the step: the lane checks (compares with K) then end at a register

@@ -89,17 +89,24 @@ def weight_load(m, unit, banks, in_window):
     addr_bits = (unit.depth - 1).bit_length()
     addr = Cat(index[:lb], index[lb + ll:])
     bank = index[lb:lb + ll] if ll else Const(0, 1)
-    # Writes take the address while weights are offered outside a window (registers and
-    # w.valid only): every write falls there, no step does (a step needs the opposite).
-    w_phase = Signal(name="w_phase")
-    m.d.comb += w_phase.eq(~in_window & (loading | w.valid))
+    # A beat is written one clock after it is taken, as a step's lanes read one clock
+    # after the step is decided (CnvUnit._steps): a load's first beat may be taken in the
+    # clock after a window's final step, whose read has the bank's address then.  A beat
+    # and a step are never taken in the same clock, so their accesses never share one.
+    w_write = Signal(name="w_write")
+    w_addr = Signal(addr_bits, name="w_addr")
+    w_data = Signal(unit.filters * WW, name="w_data", reset_less=True)
+    w_bank = Signal(unit.lanes, name="w_bank")
+    m.d.sync += [w_write.eq(take & room), w_addr.eq(addr[:addr_bits]),
+                 w_data.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
+                 w_bank.eq(Cat(bank == k for k in range(unit.lanes)))]
     rd_addr = []
     for k, b in enumerate(banks):
         lane_addr = Signal(range(unit.depth), name=f"rd_addr{k}")
         rd_addr.append(lane_addr)
-        m.d.comb += [b.addr.eq(Mux(w_phase, addr[:addr_bits], lane_addr)),
-                     b.wdata.eq(Mux(fits, Cat(x[:WW] for x in fields), 0)),
-                     b.we.eq(take & room & (bank == k))]
+        m.d.comb += [b.addr.eq(Mux(w_write, w_addr, lane_addr)),
+                     b.wdata.eq(w_data),
+                     b.we.eq(w_write & w_bank[k])]
     with m.If(take):
         m.d.sync += [
             count.eq(incr(index, room)),
