@@ -240,8 +240,8 @@ class CnvUnit(CheckedFirst, wiring.Component):
         ]
         with m.If(fire):
             m.d.sync += in_window.eq(~final)
-        # The step one clock on: its taken beats (the FIFO heads, registered every clock,
-        # no enable) and which lanes took one
+        # The step one clock on: its taken beats (every lane's offered beat, registered
+        # every clock, no enable) and which lanes took one
         step = (Signal(name="step_valid"), Signal(name="step_final"))
         m.d.sync += [step[0].eq(fire), step[1].eq(fire & final)]
         beats, taken = [], Signal(L, name="step_take")
