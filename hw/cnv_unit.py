@@ -162,7 +162,8 @@ class CnvUnit(CheckedFirst, wiring.Component):
     # ------------------------------------------------------------------ weight load
     def _lane(self, m, k, beat, k_len, rd_addr):
         """Lane ``k``'s decode of its beat taken in the clock before (``beat``, its
-        payload registered): (ok, bad, value, update).
+        payload registered): (check terms, value, update); :meth:`_verdict` combines the
+        terms into ok and bad once they are registered.
 
         Brick ``j = k + n·L`` of the window starts at ``j·B``, i.e. the bit fields
         ``{n, k, 0}``, and at ``n·B`` = ``{n, 0}`` in the lane's bank, so an entry's
@@ -184,15 +185,12 @@ class CnvUnit(CheckedFirst, wiring.Component):
         base_next = Cat(Const(0, lb), *lane_bits, n1)       # (j + L)·B
         addr = Cat(off[:lb], *lane_bits, n)                 # j·B + offset
         exists = lt_var(base, k_len)
-        off_ok = ~off[lb:].any() if lb < OFFSET_FIELD else Const(1)
-        entry_ok = Signal(name=f"entry_ok{k}")
-        m.d.comb += entry_ok.eq(~empty & off_ok & lt_var(addr, k_len)
-                                & (first | (off > prev)) & fits_signed(value, VW))
-        empty_bad = empty & ~(end & first & (exists | first_brick))
         ends = end | empty
-        last_bad = beat.last & (~ends | lt_var(base_next, k_len))
-        bad = Signal(name=f"bad{k}")
-        m.d.comb += bad.eq((~empty & ~entry_ok) | empty_bad | last_bad)
+        terms = {"empty": empty, "end": end, "last": beat.last, "first": first,
+                 "first_brick": first_brick, "exists": exists,
+                 "off_ok": ~off[lb:].any() if lb < OFFSET_FIELD else Const(1),
+                 "fits": fits_signed(value, VW), "addr_ok": lt_var(addr, k_len),
+                 "rises": off > prev, "more": lt_var(base_next, k_len)}
         bank_addr = Cat(off[:lb], n)
         # No check on the address path: a bad entry reads a word inside the bank (its low
         # address bits) and contributes 0 all the same.
@@ -210,7 +208,19 @@ class CnvUnit(CheckedFirst, wiring.Component):
                         m.d.sync += [n.eq(n1), n1.eq(incr(n1, 1))]
                 with m.Else():
                     m.d.sync += [first.eq(0), prev.eq(off)]
-        return entry_ok, bad, value[:VW].as_signed(), update
+        return terms, value[:VW].as_signed(), update
+
+    @staticmethod
+    def _verdict(t):
+        """(ok, bad) of a lane's beat from its check terms (:meth:`_lane`): an entry is
+        ok when in its brick, inside K, above the previous offset and in range; an EMPTY
+        beat is bad unless it is the END of an existing brick (or the window's first); a
+        ``last`` is bad unless it ends a brick and no brick of the lane is left."""
+        entry_ok = ~t["empty"] & t["off_ok"] & t["addr_ok"] & (t["first"] | t["rises"]) \
+            & t["fits"]
+        empty_bad = t["empty"] & ~(t["end"] & t["first"] & (t["exists"] | t["first_brick"]))
+        last_bad = t["last"] & (~(t["end"] | t["empty"]) | t["more"])
+        return entry_ok, (~t["empty"] & ~entry_ok) | empty_bad | last_bad
 
     def _steps(self, m, k_len, w_block, in_window, rd_addr, credit_ok):
         """Lock-step issue: a step fires when every lane not yet done offers a beat.
@@ -228,14 +238,25 @@ class CnvUnit(CheckedFirst, wiring.Component):
         L = self.lanes
         lanes = [getattr(self, f"lane{k}") for k in range(L)]
         done = [Signal(name=f"done{k}") for k in range(L)]
-        ready_all = Cat(d | ln.valid for d, ln in zip(done, lanes)).all()
+        # The decision in two LUT levels: the gate (credits, window, load) and each pair
+        # of lanes' "done or valid" as nets of their own (kept, so that synthesis does
+        # not fold them into a deeper tree), then their AND, with each lane's take
+        # beside it.  No "all lanes done" term: a step that is not final leaves a lane
+        # that had neither its last nor was done, and a final one clears every done, so
+        # the lanes are never all done.
+        keep = {"keep": 1}
+        gate = Signal(name="step_gate", attrs=keep)
+        m.d.comb += gate.eq(credit_ok & (in_window | ~w_block))
+        pairs = []
+        for j in range(0, L, 2):
+            pair = Signal(name=f"lanes_ready{j}", attrs=keep)
+            m.d.comb += pair.eq(Cat(d | ln.valid for d, ln in
+                                    zip(done[j:j + 2], lanes[j:j + 2])).all())
+            pairs.append(pair)
         fire = Signal()
         final = Signal()
-        # No "all lanes done" term: a step that is not final leaves a lane that had
-        # neither its last nor was done, and a final one clears every done, so the
-        # lanes are never all done (one logic level less on the take)
         m.d.comb += [
-            fire.eq(ready_all & credit_ok & (in_window | ~w_block)),
+            fire.eq(gate & Cat(pairs).all()),
             final.eq(Cat(d | ln.payload.last for d, ln in zip(done, lanes)).all()),
         ]
         with m.If(fire):
@@ -254,15 +275,20 @@ class CnvUnit(CheckedFirst, wiring.Component):
             m.d.sync += [beat.eq(lane.payload), taken[k].eq(take)]
             beats.append(beat)
         decoded = [self._lane(m, k, beats[k], k_len, rd_addr) for k in range(L)]
-        # Each lane's checks and its take are registered apart and combined one stage on
-        # (here and in :meth:`_multiply`): the checks (compares with K) end at a
-        # flip-flop, not at the datapath's tags (timing)
+        # Each lane's check terms (the compares with K and the previous offset, the
+        # flags) and its take are registered apart and combined one stage on (here and
+        # in :meth:`_multiply`): the compares end at flip-flops, not at the verdict and
+        # the datapath's tags (timing)
         step_bad = Signal(name="s0_step_bad")
         s0_bad, s0_ok, s0_take = (Signal(L, name=f"s0_lane_{n}") for n in ("bad", "ok", "take"))
         values = []
-        for k, (ok, bad, value, update) in enumerate(decoded):
+        for k, (terms, value, update) in enumerate(decoded):
             update(taken[k])
-            m.d.sync += [s0_bad[k].eq(bad), s0_ok[k].eq(ok), s0_take[k].eq(taken[k])]
+            held = {name: Signal(name=f"s0_{name}{k}") for name in terms}
+            m.d.sync += [held[name].eq(term) for name, term in terms.items()]
+            ok, bad = self._verdict(held)
+            m.d.sync += s0_take[k].eq(taken[k])
+            m.d.comb += [s0_bad[k].eq(bad), s0_ok[k].eq(ok)]
             values.append((value, s0_ok[k] & s0_take[k]))
         m.d.comb += step_bad.eq((s0_bad & s0_take).any())
         return fire, final, step, step_bad, values
@@ -310,20 +336,27 @@ class CnvUnit(CheckedFirst, wiring.Component):
             m.d.sync += err_acc.eq(window_err & ~s0[1])
         s1 = self._tag(m, [s0[0], s0[1], window_err], "s1")
         # two bits wider than the values: 3a fits (hw.datapath.radix4_multiples)
-        s0_val, s1_val, s2_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
-                                   for k in range(self.lanes)] for i in (0, 1, 2))
+        s0_val, s1_val = ([Signal(signed(self.value_width + 2), name=f"s{i}_val{k}")
+                           for k in range(self.lanes)] for i in (0, 1))
+        # The multiples feed every filter's partial products (F × digits multiplexers per
+        # bit): one copy per group of filters, so that no register drives loads all over
+        # the unit (timing; copies kept apart as hw.datapath.copy_enables explains), and
+        # one copy of the value before them per group too, each next to its multiples.
+        copies = min(F, MULTIPLE_COPIES)
+        val_enables = copy_enables(s1[0], s0[0], step[0])[:copies]
+        s2_val = [[Signal(signed(self.value_width + 2), name=f"s2_val{k}_c{c}")
+                   for c in range(copies)] for k in range(self.lanes)]
         for k, (value, use) in enumerate(values):
             # ``use`` (taken and passing its checks) comes from stage-0 registers
             # (:meth:`_steps`); the value is zeroed one stage after the step (timing)
-            m.d.sync += [s0_val[k].eq(value), s1_val[k].eq(Mux(use, s0_val[k], 0)),
-                         s2_val[k].eq(s1_val[k])]
+            m.d.sync += [s0_val[k].eq(value), s1_val[k].eq(Mux(use, s0_val[k], 0))]
+            for copy, en in zip(s2_val[k], val_enables):
+                with m.If(Const(1) if en is None else en):
+                    m.d.sync += copy.eq(s1_val[k])
         s2 = self._tag(m, s1, "s2")
         s3 = self._tag(m, s2, "s3")
-        # The multiples feed every filter's partial products (F × digits multiplexers per
-        # bit): one copy per group of filters, so that no register drives loads all over
-        # the unit (timing; copies kept apart as hw.datapath.copy_enables explains).
-        enables = copy_enables(s2[0], s1[0], s0[0])[:min(F, MULTIPLE_COPIES)]
-        mults = [[radix4_multiples(m, s2_val[k], pw, name=f"s3_a{k}_c{c}", enable=en)
+        enables = copy_enables(s2[0], s1[0], s0[0])[:copies]
+        mults = [[radix4_multiples(m, s2_val[k][c], pw, name=f"s3_a{k}_c{c}", enable=en)
                   for c, en in enumerate(enables)] for k in range(self.lanes)]
         # reset-less: ECP5's block RAM holds it as its output register (fpga.pack)
         s2_w = [Signal(len(reads[k]), name=f"s2_w{k}", reset_less=True)
