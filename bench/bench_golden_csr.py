@@ -27,8 +27,8 @@ SEED = 20160618
 DENSITIES = (0.0, 0.01, 0.10, 0.50, 1.0)
 LANES = (1, 4, 8)
 # CSRSpMV.latency_of(lanes) at the block's defaults (DSP multipliers): final step to final
-# y (read, x register, multiply, [tree,] accumulate)
-LATENCY = {1: 4, 4: 5, 8: 5}
+# y (read, x register, multiply, tree of log2(lanes) levels, accumulate, y register)
+LATENCY = {1: 5, 4: 7, 8: 8}
 
 
 def _matrix(rng, n, density):

@@ -98,9 +98,10 @@ def _csr():
         Check("csr_spmv", "one y per announced row", csr.csr_count(16), "bmc", 12, params=s),
         Check("csr_spmv", "error travels with y, sticky per matrix", csr.csr_error, "bmc", 12,
               params=s),
-        Check("csr_spmv", "y = golden sum (4x4, all values)", csr.csr_golden, "bmc", 11,
+        # depths: the x load, rows and the latency (5 on this build) of short matrices
+        Check("csr_spmv", "y = golden sum (4x4, all values)", csr.csr_golden, "bmc", 12,
               params=s),
-        Check("csr_spmv", "liveness: final y in C+1+steps+3", csr.csr_live, "bmc", 14,
+        Check("csr_spmv", "liveness: final y in C+1+steps+latency", csr.csr_live, "bmc", 15,
               params=s, live=True),
         Check("csr_spmv", "cover (any input)", _both(csr.csr_count(16), csr.csr_error), "cover",
               12, params=s),

@@ -74,12 +74,12 @@ from .axis import RegisterSlice, stream_payload
 from .cnv_weights import weight_bank, weight_load
 from .datapath import (OVERFLOW_MODES, CheckedFirst, CreditQueue, Credits, accumulate_next,
                        byte_width, choice_param, copy_enables, fits_signed, incr, int_param,
-                       lt_var, radix4_multiples, radix4_terms, sum_stage)
+                       credit_depth, lt_var, radix4_multiples, radix4_terms, sum_stage)
 
-__all__ = ["CnvUnit", "unit_streams", "OUT_DEPTH"]
+__all__ = ["CnvUnit", "unit_streams"]
 
 MULTIPLE_COPIES = 4  # copies of each lane's radix-4 multiples, one per group of filters
-OUT_DEPTH = 8  # output queue entries at least; latency + 2 (the credit round trip) if more
+# the output queue: hw.datapath.credit_depth(latency) entries (8 at least)
 
 
 def unit_streams(lanes=4):
@@ -146,7 +146,7 @@ class CnvUnit(CheckedFirst, wiring.Component):
         k_len, w_bad, in_window, w_block, rd_addr = weight_load(m, self, banks,
                                                                    Signal(name="in_window"))
         # no bubble: the queue covers the round trip from a step to its entry's release
-        credits = Credits(max(OUT_DEPTH, self.latency + 2))
+        credits = Credits(credit_depth(self.latency))
         fire, final, step, step_bad, values = self._steps(m, k_len, w_block, in_window,
                                                           rd_addr, credits.ok)
         # the load's error as of the step's decision: no beat of a load is taken in the

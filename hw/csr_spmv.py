@@ -52,10 +52,11 @@ row like any other (its final step waits for the null beat if ``nz`` is late).  
 whose first row length is accepted in cycle 0 delivers its final y (``last``) in cycle
 ``steps + LATENCY``, where ``steps = Σ max(1, ceil(len_i / lanes))`` (``NNZ + empty
 rows`` for ``lanes = 1``) and
-:attr:`CSRSpMV.latency` is 4 for ``lanes = 1`` with the default DSP multipliers (memory
-read, x register, registered multiply, accumulate + output queue) and 5 for ``lanes > 1``
-(plus a registered adder tree); with ``multipliers="lut"`` and 16-bit x, 6 and 7 (three
-product stages).  The
+:attr:`CSRSpMV.latency` is 5 for ``lanes = 1`` with the default DSP multipliers (memory
+read, x register, registered multiply, accumulate, y register + output queue) and
+``5 + log2(lanes)`` for ``lanes > 1`` (plus an adder tree registered at every level);
+with ``multipliers="lut"`` and 16-bit x, three more (x copied into fabric, then three
+adder levels of partial products: 8 for one lane, 9 for two).  The
 formula is :func:`golden.csr.matrix_cycles`; :meth:`CSRSpMV.cycles` applies it with this
 block's latency (:meth:`CSRSpMV.latency_of` gives it without building a block).
 Consecutive non-zeros of one row accumulate in a single-cycle register loop, so there is
@@ -63,7 +64,7 @@ no read-after-write hazard and nothing to forward.
 
 Backpressure
 ------------
-``y`` comes from an 8-entry queue; a step that ends a row needs a free (unreserved) entry,
+``y`` comes from a queue of ``max(8, latency + 2)`` entries; a step that ends a row needs a free (unreserved) entry,
 so when ``y`` stalls long enough the block lowers ``nz.ready``/``row.ready`` and never
 drops a result.  ``y`` holds valid and payload until taken; no valid depends on a ready.
 ``row.ready`` does depend combinationally on ``nz.valid``/``nz.last`` (the next row
@@ -116,10 +117,10 @@ from amaranth.lib.wiring import In, Out
 from golden.csr import matrix_cycles, nz_field_widths
 
 from .axis import stream_payload
-from .csr_stages import (OUT_DEPTH, Sequencer, accumulate_rows, adder_tree, multiply,
-                         product_stages, x_memory)
+from .csr_stages import (Sequencer, accumulate_rows, adder_tree, multiply, product_stages,
+                         tree_stages, x_memory)
 from .datapath import (MULTIPLIERS, OVERFLOW_MODES, CheckedFirst, Credits, byte_width,
-                       choice_param, int_param)
+                       choice_param, credit_depth, int_param)
 
 __all__ = ["CSRSpMV"]
 
@@ -200,9 +201,10 @@ class CSRSpMV(CheckedFirst, wiring.Component):
     @staticmethod
     def latency_of(lanes=1, *, multipliers="dsp", x_width=16):
         """Cycles from a matrix's final step to its final y: memory read, x register,
-        the product (:func:`hw.csr_stages.product_stages`: 1 with a DSP, 3 with LUTs and
-        16-bit x), [adder tree,] accumulate.  Defaults: the block's."""
-        return 3 + product_stages(x_width, multipliers) + (lanes > 1)
+        the product (:func:`hw.csr_stages.product_stages`: 1 with a DSP, 4 with LUTs and
+        16-bit x), the adder tree (:func:`hw.csr_stages.tree_stages`: log2(lanes)),
+        accumulate, y register.  Defaults: the block's."""
+        return 4 + product_stages(x_width, multipliers) + tree_stages(lanes)
 
     @classmethod
     def cycles(cls, row_lengths, lanes=1, *, multipliers="dsp", x_width=16):
@@ -216,7 +218,7 @@ class CSRSpMV(CheckedFirst, wiring.Component):
         # Declared first: the sequencer's "inside a matrix" state decides when x may load,
         # and the y queue's credits decide when a step may issue.
         seq = Sequencer(self)
-        credits = Credits(OUT_DEPTH)
+        credits = Credits(credit_depth(self.latency))
 
         xmem = x_memory(m, self, self.x, between_matrices=~seq.in_mat & ~seq.drain)
         seq.build(m, self.row, self.nz, xmem, x_pending=self.x.valid, credit_ok=credits.ok)

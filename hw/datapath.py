@@ -25,7 +25,7 @@ Accumulation
 Output queues
     :class:`Credits`: the unreserved entries of a block's output queue, so that a step
     issues only when its result has a place and a stalled output never drops one;
-    :class:`CreditQueue`, the queue itself, whose writes need no full check for that.
+    :class:`CreditQueue`, the queue, no full check needed; :func:`credit_depth`, its size.
 """
 
 import inspect
@@ -42,7 +42,7 @@ from golden.bits import byte_width
 __all__ = ["OVERFLOW_MODES", "MULTIPLIERS", "int_param", "choice_param", "byte_width", "gt_const", "lt_var",
            "incr", "fits_signed", "tree_sum", "sum_stage", "Radix4Multiples",
            "radix4_multiples", "copy_enables", "radix4_terms", "accumulate_next",
-           "CheckedFirst", "Credits", "CreditQueue"]
+           "CheckedFirst", "Credits", "CreditQueue", "credit_depth"]
 
 
 # ------------------------------------------------------------------ parameter checks
@@ -320,3 +320,12 @@ class CreditQueue(wiring.Component):
         with m.Elif(take & ~self.w_en):
             m.d.sync += count.eq(count - Const(1, len(count)))
         return m
+
+
+def credit_depth(latency):
+    """Entries of an output queue reserved with :class:`Credits` behind a pipeline of
+    ``latency`` clocks: 8 at least, and the credit round trip if more (``latency + 2``:
+    a step's reservation to its entry's release), so that nothing waits for a credit
+    while the output does not stall."""
+    int_param("latency", latency, 0)
+    return max(8, latency + 2)

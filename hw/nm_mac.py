@@ -44,12 +44,13 @@ Throughput, latency, backpressure
 ---------------------------------
 One ``w`` beat per clock in either mode, with no bubble between dot products.  The result
 of a dot product whose final ``w`` beat is taken in cycle ``c`` is offered in cycle ``c +``
-:data:`LATENCY` (5, for every parameter set: selected operands registered, products
-registered, the adder tree in :data:`TREE_STAGES` = 2 registered stages (its levels split
-evenly, at most two between registers up to 16 products), accumulate into the output
-register), so back-to-back dot products totalling
-``B`` ``w`` beats take ``B + LATENCY`` cycles from the first ``w`` transfer to the last
-result (:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
+:func:`latency_of` (5 with DSP multipliers and up to 16 of them, :data:`LATENCY`:
+selected operands registered, products registered, the adder tree in
+:func:`tree_stages` registered stages (its levels split evenly, at most two between
+registers: 2 stages up to 16 products, one more per 4× beyond), accumulate into the
+output register), so back-to-back dot products totalling ``B`` ``w`` beats take ``B +
+latency`` cycles from the first ``w`` transfer to the last result
+(:func:`golden.nm_mac.frame_cycles`).  ``w.ready``/``a.ready`` depend on the other
 input's ``valid`` (both operands are needed) and on ``o.ready``: the whole pipeline holds
 while a finished result waits in the output register and another one arrives behind it.
 ``o`` holds valid and data until taken; no valid depends on a ready.
@@ -75,22 +76,32 @@ from golden.nm_mac import NMConfig
 
 from .axis import stream_payload
 from .datapath import (MULTIPLIERS, CheckedFirst, accumulate_next, choice_param, incr,
-                       radix4_multiples, radix4_terms, sum_stage, tree_sum)
+                       int_param, radix4_multiples, radix4_terms, sum_stage, tree_sum)
 
-__all__ = ["LATENCY", "TREE_STAGES", "PRODUCT_STAGES", "latency_of", "SparseMAC", "DenseMAC"]
+__all__ = ["LATENCY", "TREE_STAGES", "PRODUCT_STAGES", "tree_stages", "latency_of",
+           "SparseMAC", "DenseMAC"]
 
-TREE_STAGES = 2   # registered stages of the adder tree
+TREE_STAGES = 2   # registered stages of the adder tree, at least (:func:`tree_stages`)
 # registered stages of a product: one inferred DSP multiply, or LUT radix-4 partial
 # products (the operand's multiples, then two adder levels)
 PRODUCT_STAGES = {"dsp": 1, "lut": 3}
 
 
-def latency_of(multipliers="dsp"):
-    """Cycles from a dot product's final ``w`` transfer to its result's transfer:
-    operands, the product's stages, the tree's stages, accumulator into the output
-    register (5 with DSP multipliers, 7 with LUT ones)."""
+def tree_stages(products):
+    """Registered stages of the adder tree over ``products`` (a power of two) terms: at
+    most two adder levels between registers (a third held 32 products to 113 MHz on
+    ECP5), and :data:`TREE_STAGES` at least."""
+    int_param("products", products, 1)
+    return max(TREE_STAGES, -(-(products - 1).bit_length() // 2))
+
+
+def latency_of(multipliers="dsp", products=16):
+    """Cycles from a dot product's final ``w`` transfer to its result's transfer with
+    ``products`` multipliers (a unit's lanes; up to 16 the tree has 2 stages): operands,
+    the product's stages, the tree's stages, accumulator into the output register (5
+    with DSP multipliers, 7 with LUT ones, one more per 4× beyond 16 products)."""
     return 2 + PRODUCT_STAGES[choice_param("multipliers", multipliers, MULTIPLIERS)] \
-        + TREE_STAGES
+        + tree_stages(products)
 
 
 LATENCY = latency_of("dsp")   # the default build's
@@ -121,8 +132,9 @@ class _MACUnit(CheckedFirst, wiring.Component):
         self.cfg = _config(**params)
         self.multipliers = multipliers
         self._p = PRODUCT_STAGES[multipliers]
-        self.latency = latency_of(multipliers)
         self._lanes = self.cfg.span if dense else self.cfg.lanes
+        self._t = tree_stages(self._lanes)
+        self.latency = latency_of(multipliers, self._lanes)
         w_width = self.cfg.a_width if dense else self.cfg.w_width
         super().__init__({
             "w": In(stream.Signature(stream_payload(w_width))),
@@ -140,7 +152,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
 
     def _pipeline(self, m, adv, take, last, err, pairs):
         """Operands ``pairs`` [(weight, activation)] of a beat taken with ``take`` ->
-        products -> adder tree (:data:`TREE_STAGES` registered stages) -> accumulator ->
+        products -> adder tree (:func:`tree_stages` registered stages) -> accumulator ->
         output register, every stage moving with ``adv``."""
         cfg = self.cfg
         s = self._stages
@@ -155,7 +167,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
                 m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
         products = self._products(m, adv, follow)
         terms = self._tree(m, adv, follow, products, first=2 + self._p)
-        step, s_acc = terms, s[1 + self._p + TREE_STAGES]
+        step, s_acc = terms, s[1 + self._p + self._t]
         # last stage: accumulate; the final beat's sum goes to the output register
         acc = Signal(signed(len(step)))
         acc_next = accumulate_next(m, acc, step, cfg.acc_width, cfg.overflow)
@@ -201,9 +213,9 @@ class _MACUnit(CheckedFirst, wiring.Component):
 
     def _tree(self, m, adv, follow, terms, first):
         """The adder tree over ``terms`` (a power-of-two count), its levels split evenly
-        over the registered stages ``first`` .. ``1 + PRODUCT_STAGES + TREE_STAGES``;
+        over the registered stages ``first`` .. ``1 + PRODUCT_STAGES + tree_stages``;
         returns the last stage's register, the beat's step, as wide as the accumulator."""
-        stages = 2 + self._p + TREE_STAGES - first
+        stages = 2 + self._p + self._t - first
         levels = (len(terms) - 1).bit_length()
         for t in range(stages):
             fold = 1 << (levels * (t + 1) // stages - levels * t // stages)
@@ -223,7 +235,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
         returns ``fin``, the final beat of a dot product entering the accumulator."""
         W, lanes = self.cfg.width, self._lanes
         self._stages = {i: {f: Signal(name=f"s{i}_{f}") for f in ("valid", "last", "err")}
-                        for i in range(1, 2 + self._p + TREE_STAGES)}
+                        for i in range(1, 2 + self._p + self._t)}
         # LUT multipliers take 3a from the register: two bits of headroom
         # (hw.datapath.radix4_multiples)
         aw = W if self.multipliers == "dsp" else W + 2
@@ -231,11 +243,11 @@ class _MACUnit(CheckedFirst, wiring.Component):
                                 for k in range(lanes)]
         self._stages[1]["a"] = [Signal(signed(aw), name=f"s1_a{k}", reset_less=True)
                                 for k in range(lanes)]
-        last = self._stages[1 + self._p + TREE_STAGES]
+        last = self._stages[1 + self._p + self._t]
         return last["valid"] & last["last"]
 
     def _output(self, m, adv, acc_next):
-        o, s3 = self.o, self._stages[1 + self._p + TREE_STAGES]
+        o, s3 = self.o, self._stages[1 + self._p + self._t]
         o_err, err_shown = Signal(), Signal()
         o_data = Signal(signed(self.cfg.o_width))
         o_take = o.valid & o.ready
@@ -269,7 +281,7 @@ class SparseMAC(_MACUnit):
     multipliers : "dsp" (default) or "lut"
         One inferred DSP per multiplier, or radix-4 partial products in LUTs and carry
         chains, pipelined (no DSP; same results and throughput, latency
-        :func:`latency_of`: 5 or 7).
+        :func:`latency_of`: 5 or 7 up to 16 multipliers).
     """
 
     def __init__(self, *, n=2, m=4, groups=4, width=8, acc_width=32, overflow="wrap",
@@ -332,7 +344,7 @@ class SparseMAC(_MACUnit):
 class DenseMAC(_MACUnit):
     """The dense twin of :class:`SparseMAC`: ``m·groups`` multipliers, one ``w`` beat of
     ``m·G`` dense weights with one ``a`` beat per clock, the same pipeline, latency
-    (:data:`LATENCY`), output and backpressure; ``error`` is constant 0 (no metadata).
+    (:func:`latency_of` its ``m·groups`` products), output and backpressure; ``error`` is constant 0 (no metadata).
     Parameters as :class:`SparseMAC` without ``n``.
     """
 

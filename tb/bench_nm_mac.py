@@ -67,7 +67,8 @@ class MACDriver(TransactionDriver):
         self.top = env.dut._name
         self.twin = self.top == "dense_mac"
         self.cfg = config(self.top, n)
-        self.latency = latency_of(get_block(self.top).params(block_params())["multipliers"])
+        self.latency = latency_of(get_block(self.top).params(block_params())["multipliers"],
+                                  self.cfg.span if self.twin else self.cfg.lanes)
         pause = STALL if stall else 0.0
         self.w = env.source("s_axis_w", pause)
         self.a = env.source("s_axis_a", pause)

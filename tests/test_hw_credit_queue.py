@@ -7,7 +7,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.datapath import CreditQueue
+from hw.datapath import CreditQueue, credit_depth
 
 
 def run_queue(depth, writes, *, seed, w_pause, r_pause, cycles=4000):
@@ -92,3 +92,10 @@ def test_a_write_beyond_the_credits_overwrites_the_oldest():
 def test_parameters_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CreditQueue(**kwargs)
+
+
+def test_credit_depth_covers_the_round_trip():
+    """8 entries at least; latency + 2 (a reservation to its entry's release) beyond."""
+    assert [credit_depth(n) for n in (0, 5, 6, 7, 12)] == [8, 8, 8, 9, 14]
+    with pytest.raises(ValueError, match="latency"):
+        credit_depth(-1)

@@ -109,7 +109,7 @@ def test_cycle_bound_back_to_back_no_stall():
         assert g[-1][3] - starts[i] + 1 == s + 1 + dut.latency, f"matrix {i}"
     # Back to back: each matrix's first row length is taken while the previous one ends.
     assert ys[-1][3] - starts[0] + 1 == sum(steps) + 1 + dut.latency
-    assert [CSRSpMV.cycles(np.diff(c.row_ptr)) for c in csrs] == [s + 5 for s in steps]
+    assert [CSRSpMV.cycles(np.diff(c.row_ptr)) for c in csrs] == [s + 6 for s in steps]
     for prev, nxt, s in zip(starts, starts[1:], steps):
         assert nxt - prev == s
 

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from golden import sparse24
 from golden.nm_mac import (DENSE, dense_beats, mac_beats, pack_acts, pack_dense,
                            pack_dense_fallback, pack_sparse, to_signed)
-from hw.nm_mac import LATENCY, DenseMAC, SparseMAC
+from hw.nm_mac import LATENCY, DenseMAC, SparseMAC, latency_of, tree_stages
 
 
 def nm_dense(rng, cfg, k):
@@ -80,7 +80,8 @@ def run(dut, frames, *, pause=0.0, seed=0, max_cycles=5000):
 
 CONFIGS = [dict(), dict(groups=1, overflow="saturate"), dict(n=1, m=4, groups=2, width=16,
                                                              acc_width=40),
-           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate")]
+           dict(n=2, m=8, groups=2, acc_width=18, overflow="saturate"),
+           dict(groups=16, overflow="saturate")]     # 32 products: a third tree stage
 
 
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
@@ -100,7 +101,19 @@ def test_sparse_and_fallback_frames(params, pause):
     assert [(v, bool(e)) for v, e, _ in out] == want
     if not pause:
         beats = sum(len(f[0]) for f in frames)
-        assert out[-1][2] - first + 1 == beats + LATENCY
+        assert out[-1][2] - first + 1 == beats + dut.latency
+
+
+def test_tree_stages_and_latency():
+    """At most two adder levels between registers: 2 stages up to 16 products, one more
+    per 4× beyond; the latency follows, and every default-sized build keeps LATENCY."""
+    assert [tree_stages(p) for p in (1, 2, 8, 16, 32, 64, 128)] == [2, 2, 2, 2, 3, 3, 4]
+    assert SparseMAC().latency == DenseMAC().latency == LATENCY == latency_of("dsp", 8) == 5
+    assert SparseMAC(groups=16).latency == latency_of("dsp", 32) == 6
+    assert DenseMAC(groups=16).latency == latency_of("dsp", 64) == 6
+    assert SparseMAC(groups=16, multipliers="lut").latency == 8
+    with pytest.raises(ValueError, match="products"):
+        tree_stages(0)
 
 
 def test_malformed_metadata_and_mode_change_recover():
