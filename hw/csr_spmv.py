@@ -3,7 +3,8 @@
 Bit-exact model: :func:`golden.csr.spmv` (same widths, overflow mode and ``lanes``);
 stream words: :func:`golden.csr.to_streams` (slot widths :func:`golden.csr.nz_field_widths`);
 the answer to any streams, malformed included: :mod:`golden.csr_lenient`.  The
-stages of :meth:`CSRSpMV.elaborate` are in :mod:`hw.csr_stages`.
+stages of :meth:`CSRSpMV.elaborate` are in :mod:`hw.csr_sequencer` (the issue stage) and
+:mod:`hw.csr_stages` (the rest).
 
 Streams and packing (``VF``/``XF``/``YF`` = value/x/acc width rounded up to a byte)
 -------------------------------------------------------------------------------------
@@ -117,8 +118,9 @@ from amaranth.lib.wiring import In, Out
 from golden.csr import matrix_cycles, nz_field_widths
 
 from .axis import stream_payload
-from .csr_stages import (Sequencer, accumulate_rows, adder_tree, multiply, product_stages,
-                         tree_stages, x_memory)
+from .csr_sequencer import Sequencer
+from .csr_stages import (accumulate_rows, adder_tree, multiply, product_stages, tree_stages,
+                         x_memory)
 from .datapath import (MULTIPLIERS, OVERFLOW_MODES, CheckedFirst, Credits, byte_width,
                        choice_param, credit_depth, int_param)
 

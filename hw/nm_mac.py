@@ -344,7 +344,7 @@ class SparseMAC(_MACUnit):
 class DenseMAC(_MACUnit):
     """The dense twin of :class:`SparseMAC`: ``m·groups`` multipliers, one ``w`` beat of
     ``m·G`` dense weights with one ``a`` beat per clock, the same pipeline, latency
-    (:func:`latency_of` its ``m·groups`` products), output and backpressure; ``error`` is constant 0 (no metadata).
+    (:func:`latency_of` its products), output and backpressure; ``error`` is always 0.
     Parameters as :class:`SparseMAC` without ``n``.
     """
 
