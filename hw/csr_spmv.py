@@ -65,8 +65,8 @@ no read-after-write hazard and nothing to forward.
 
 Backpressure
 ------------
-``y`` comes from a queue of ``max(8, latency + 2)`` entries; a step that ends a row needs a free (unreserved) entry,
-so when ``y`` stalls long enough the block lowers ``nz.ready``/``row.ready`` and never
+``y`` comes from a queue of ``max(8, latency + 2)`` entries; a step ending a row needs a
+free entry, so when ``y`` stalls long enough the block lowers ``nz.ready``/``row.ready``, never
 drops a result.  ``y`` holds valid and payload until taken; no valid depends on a ready.
 ``row.ready`` does depend combinationally on ``nz.valid``/``nz.last`` (the next row
 length is taken in the cycle the current row's final beat arrives) and on ``x.valid``.

@@ -162,7 +162,7 @@ def multiply(m, p, seq, read_ports, width):
     s1_ok = Signal(p.lanes, name="s1_ok")
     for k, lane in enumerate(seq.lanes):
         m.d.sync += [s1_val[k].eq(lane.value), s1_ok[k].eq(lane.ok)]
-    s1_val = [Mux(took & s1_ok[k], s1_val[k], 0) for k in range(p.lanes)]
+    used = [Mux(took & s1_ok[k], s1_val[k], 0) for k in range(p.lanes)]   # 0: contributes none
 
     s2 = register_tag(m, s1, "s2")
     # datapath registers without reset: no reset logic between the memory and them
@@ -174,7 +174,7 @@ def multiply(m, p, seq, read_ports, width):
     if not lut:
         s2_val = [Signal(signed(p.value_width), name=f"s2_val{k}", reset_less=True)
                   for k in range(p.lanes)]
-        m.d.sync += [s2_val[k].eq(s1_val[k]) for k in range(p.lanes)]
+        m.d.sync += [s2_val[k].eq(used[k]) for k in range(p.lanes)]
         s3 = register_tag(m, s2, "s3")
         s3_prod = [Signal(signed(out_width), name=f"s3_prod{k}", reset_less=True)
                    for k in range(p.lanes)]
@@ -190,7 +190,7 @@ def multiply(m, p, seq, read_ports, width):
     s2_val = [Signal(signed(val_width), name=f"s2_val{k}", reset_less=True)
               for k in range(p.lanes)]
     m.d.sync += [s3_x[k].eq(s2_x[k]) for k in range(p.lanes)]
-    m.d.sync += [s2_val[k].eq(s1_val[k]) for k in range(p.lanes)]
+    m.d.sync += [s2_val[k].eq(used[k]) for k in range(p.lanes)]
     mult_width = max(prod_width, val_width)
     mults = [radix4_multiples(m, s2_val[k], mult_width, name=f"s3_a{k}")
              for k in range(p.lanes)]

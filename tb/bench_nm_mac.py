@@ -7,7 +7,7 @@ on the seed and the test name (which carries the workload's N:M pattern ``n``, a
 parameter: see :func:`patterns`), so the sparse unit and the twin get the same dot products
 (in their own packing) and record a digest of their results: ``tests/test_nm_mac_twins.py``
 and ``make bench`` compare the digests of the two tops.  Without stalls every test asserts
-that back-to-back dot products take exactly (w beats + :func:`hw.nm_mac.latency_of` the build's multipliers) cycles
+that back-to-back dot products take exactly (w beats + the build's ``latency``) cycles
 from the first w transfer to the last result.  Every wait is bounded.
 """
 
@@ -23,7 +23,6 @@ from golden import sparse24
 from golden.nm_mac import (DENSE, NMConfig, dense_beats, mac_beats, pack_acts, pack_dense,
                            pack_dense_fallback, pack_sparse, to_signed)
 from hw.blocks import get_block
-from hw.nm_mac import latency_of
 
 from .axis import Beat
 from .bench import block_params, start, test_name
@@ -67,8 +66,8 @@ class MACDriver(TransactionDriver):
         self.top = env.dut._name
         self.twin = self.top == "dense_mac"
         self.cfg = config(self.top, n)
-        self.latency = latency_of(get_block(self.top).params(block_params())["multipliers"],
-                                  self.cfg.span if self.twin else self.cfg.lanes)
+        block = get_block(self.top)
+        self.latency = block.make(**block.params(block_params())).latency
         pause = STALL if stall else 0.0
         self.w = env.source("s_axis_w", pause)
         self.a = env.source("s_axis_a", pause)
