@@ -133,7 +133,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
         self.multipliers = multipliers
         self._p = PRODUCT_STAGES[multipliers]
         self._lanes = self.cfg.span if dense else self.cfg.lanes
-        self._t = tree_stages(self._lanes)
+        self._acc = 1 + self._p + tree_stages(self._lanes)   # the accumulator's stage
         self.latency = latency_of(multipliers, self._lanes)
         w_width = self.cfg.a_width if dense else self.cfg.w_width
         super().__init__({
@@ -167,7 +167,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
                 m.d.sync += [s[1]["w"][k].eq(wv), s[1]["a"][k].eq(av)]
         products = self._products(m, adv, follow)
         terms = self._tree(m, adv, follow, products, first=2 + self._p)
-        step, s_acc = terms, s[1 + self._p + self._t]
+        step, s_acc = terms, s[self._acc]
         # last stage: accumulate; the final beat's sum goes to the output register
         acc = Signal(signed(len(step)))
         acc_next = accumulate_next(m, acc, step, cfg.acc_width, cfg.overflow)
@@ -215,7 +215,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
         """The adder tree over ``terms`` (a power-of-two count), its levels split evenly
         over the registered stages ``first`` .. ``1 + PRODUCT_STAGES + tree_stages``;
         returns the last stage's register, the beat's step, as wide as the accumulator."""
-        stages = 2 + self._p + self._t - first
+        stages = self._acc + 1 - first
         levels = (len(terms) - 1).bit_length()
         for t in range(stages):
             fold = 1 << (levels * (t + 1) // stages - levels * t // stages)
@@ -235,7 +235,7 @@ class _MACUnit(CheckedFirst, wiring.Component):
         returns ``fin``, the final beat of a dot product entering the accumulator."""
         W, lanes = self.cfg.width, self._lanes
         self._stages = {i: {f: Signal(name=f"s{i}_{f}") for f in ("valid", "last", "err")}
-                        for i in range(1, 2 + self._p + self._t)}
+                        for i in range(1, self._acc + 1)}
         # LUT multipliers take 3a from the register: two bits of headroom
         # (hw.datapath.radix4_multiples)
         aw = W if self.multipliers == "dsp" else W + 2
@@ -243,11 +243,11 @@ class _MACUnit(CheckedFirst, wiring.Component):
                                 for k in range(lanes)]
         self._stages[1]["a"] = [Signal(signed(aw), name=f"s1_a{k}", reset_less=True)
                                 for k in range(lanes)]
-        last = self._stages[1 + self._p + self._t]
+        last = self._stages[self._acc]
         return last["valid"] & last["last"]
 
     def _output(self, m, adv, acc_next):
-        o, s3 = self.o, self._stages[1 + self._p + self._t]
+        o, s3 = self.o, self._stages[self._acc]
         o_err, err_shown = Signal(), Signal()
         o_data = Signal(signed(self.cfg.o_width))
         o_take = o.valid & o.ready
